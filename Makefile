@@ -1,0 +1,49 @@
+# qlm — `make run` fetches the default model and answers a prompt; `make test` runs the tests.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wundef
+LDLIBS  := -lm -lpthread
+MODEL   ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
+PROMPT  ?= The three most useful things to pack for a week of hiking are
+BUILD   := build
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+HDRS := qlm.h $(wildcard parts/*.inc)
+TESTS := test_types test_tokenizer test_gguf test_model
+
+QLM_BIN ?= qlm
+
+.PHONY: all run model test test-asan clean
+all: $(QLM_BIN)
+
+$(QLM_BIN): $(BUILD)/qlm.o $(BUILD)/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/qlm.o: qlm.c $(HDRS) | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -c qlm.c -o $@
+$(BUILD)/main.o: main.c qlm.h | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -c main.c -o $@
+$(BUILD):
+	mkdir -p $(BUILD)
+
+$(MODEL):
+	bash models/fetch.sh smollm2
+model: $(MODEL)
+
+run: qlm $(MODEL)
+	./qlm -m $(MODEL) -p "$(PROMPT)" -n 64 --temp 0
+
+# --- tests ----------------------------------------------------------------------------------
+$(BUILD)/%: test/%.c $(HDRS) | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+test: $(QLM_BIN) $(MODEL) $(addprefix $(BUILD)/,$(TESTS))
+	@bash test/run.sh $(BUILD) ./$(QLM_BIN) $(MODEL)
+
+# the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build dir
+test-asan: $(MODEL)
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory test BUILD=build-asan \
+	    CFLAGS="-O1 -g $(SAN)" QLM_BIN=qlm-asan
+
+clean:
+	rm -rf $(BUILD) build-asan qlm qlm-asan

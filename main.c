@@ -1,0 +1,1256 @@
+/* main.c — qlm, the command-line program: generate, chat, tokenize, info.
+
+   A client of qlm.h's public API only (STYLE.md §1): it includes "qlm.h" without
+   QLM_IMPLEMENTATION and is linked against qlm.c.
+
+       qlm -m FILE -p TEXT [options]      generate text after a prompt
+       qlm chat -m FILE [options]         interactive chat (REPL)
+       qlm tokenize -m FILE -p TEXT       print the tokens of a text
+       qlm info -m FILE                   print metadata and the tensor table
+
+   Exit status: 0 ok, 1 runtime or model error, 2 usage error, 130 interrupted by Ctrl-C. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "qlm.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+
+/* >>util ------------------------------------------------------------------------------------ */
+
+static void die_nomem(void) {
+    fputs("error: out of memory\n", stderr);
+    exit(EXIT_RUNTIME);
+}
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) die_nomem();
+    return q;
+}
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return (char *)memcpy(xrealloc(NULL, n), s, n);
+}
+
+/* The library's detail of the last error on this thread, or the status's generic text. */
+static const char *error_detail(qlm_status st) {
+    const char *m = qlm_last_error();
+    return m && *m ? m : qlm_status_str(st);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Reads a whole file into a NUL-terminated buffer; NULL with errno set on failure. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    if (!f) return NULL;
+    for (;;) {
+        size_t got;
+        if (cap - n < 4096) {
+            cap = cap ? cap * 2 : 65536;
+            buf = (char *)xrealloc(buf, cap);
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        fclose(f);
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+/* Replaces \n \r \t \\ \' \" \a \b \f \v \xHH in place (llama.cpp's -e). Unknown escapes stay. */
+static void process_escapes(char *s) {
+    char *out = s;
+    const char *in = s;
+    while (*in) {
+        if (in[0] != '\\' || in[1] == '\0') {
+            *out++ = *in++;
+            continue;
+        }
+        switch (in[1]) {
+        case 'n': *out++ = '\n'; in += 2; break;
+        case 'r': *out++ = '\r'; in += 2; break;
+        case 't': *out++ = '\t'; in += 2; break;
+        case 'a': *out++ = '\a'; in += 2; break;
+        case 'b': *out++ = '\b'; in += 2; break;
+        case 'f': *out++ = '\f'; in += 2; break;
+        case 'v': *out++ = '\v'; in += 2; break;
+        case '\\': *out++ = '\\'; in += 2; break;
+        case '\'': *out++ = '\''; in += 2; break;
+        case '"': *out++ = '"'; in += 2; break;
+        case 'x': {
+            int v = 0, k = 0;
+            while (k < 2) {
+                char c = in[2 + k];
+                int d = (c >= '0' && c <= '9')   ? c - '0'
+                        : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                                 : -1;
+                if (d < 0) break;
+                v = v * 16 + d;
+                k++;
+            }
+            if (k == 0) {
+                *out++ = *in++; /* "\x" without digits: keep as is */
+            } else {
+                *out++ = (char)v;
+                in += 2 + k;
+            }
+            break;
+        }
+        default: *out++ = *in++; break;
+        }
+    }
+    *out = '\0';
+}
+
+/* >>utf8 ------------------------------------------------------------------------------------
+   Tokens can split a UTF-8 character; hold back the bytes of an incomplete sequence until the
+   rest arrives, so a terminal never sees half a character. Broken sequences pass through. */
+
+typedef struct {
+    FILE *out;
+    unsigned char pending[4];
+    int n_pending;
+    int n_needed;
+} utf8_stream;
+
+static int utf8_seq_len(unsigned char c) {
+    if (c < 0x80) return 1;
+    if ((c & 0xE0) == 0xC0) return 2;
+    if ((c & 0xF0) == 0xE0) return 3;
+    if ((c & 0xF8) == 0xF0) return 4;
+    return 1; /* a stray continuation byte or an invalid lead byte: pass it through */
+}
+
+static void utf8_write(utf8_stream *s, const char *text, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (s->n_pending > 0) {
+            if ((c & 0xC0) == 0x80) {
+                s->pending[s->n_pending++] = c;
+                if (s->n_pending == s->n_needed) {
+                    fwrite(s->pending, 1, (size_t)s->n_pending, s->out);
+                    s->n_pending = 0;
+                }
+                continue;
+            }
+            fwrite(s->pending, 1, (size_t)s->n_pending, s->out); /* cut short: emit as is */
+            s->n_pending = 0;
+        }
+        if (utf8_seq_len(c) == 1) {
+            fputc(c, s->out);
+        } else {
+            s->pending[0] = c;
+            s->n_pending = 1;
+            s->n_needed = utf8_seq_len(c);
+        }
+    }
+    fflush(s->out);
+}
+
+static void utf8_flush(utf8_stream *s) {
+    if (s->n_pending > 0) fwrite(s->pending, 1, (size_t)s->n_pending, s->out);
+    s->n_pending = 0;
+    fflush(s->out);
+}
+
+/* >>signals ---------------------------------------------------------------------------------
+   Ctrl-C while the model works stops that work (the flag is checked by our loops, and
+   qlm_ctx_interrupt stops a qlm_decode in flight); Ctrl-C while idle makes the blocking read
+   fail with EINTR (no SA_RESTART) and the program leaves. */
+
+static volatile sig_atomic_t g_sigint;   /* set by the handler, cleared by whoever acts on it */
+static volatile sig_atomic_t g_busy;     /* the model is working on g_ctx */
+static qlm_ctx *volatile g_ctx;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_sigint = 1;
+    if (g_busy && g_ctx) qlm_ctx_interrupt(g_ctx);
+}
+
+static void install_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a read at the prompt returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* >>options --------------------------------------------------------------------------------- */
+
+enum { MODE_GENERATE = 1, MODE_CHAT = 2, MODE_TOKENIZE = 4, MODE_INFO = 8, MODE_ALL = 15 };
+#define MODE_SAMPLING (MODE_GENERATE | MODE_CHAT)
+
+typedef struct {
+    int mode;
+    const char *model_path;
+    char *prompt; /* owned: from -p (copied) or -f (read) */
+    const char *prompt_file;
+    char *system_prompt;
+    const char *cpu;
+    int32_t n_predict;
+    int n_predict_set;
+    int32_t n_ctx, n_batch, n_threads;
+    int64_t seed; /* -1: random */
+    float temp, top_p, min_p, repeat_penalty;
+    int32_t top_k, repeat_last_n;
+    int no_display_prompt, escape, verbose;
+    int no_bos, parse_special, ids_only;
+} options;
+
+typedef enum { ARG_FLAG, ARG_INT, ARG_FLOAT, ARG_STRING, ARG_SEED } arg_kind;
+
+typedef struct {
+    const char *name;
+    const char *alias; /* NULL if none */
+    arg_kind kind;
+    size_t offset; /* into options */
+    int modes;     /* MODE_* bits where the option means something */
+    long long lo, hi; /* ARG_INT range */
+} option_spec;
+
+#define OPT(field) offsetof(options, field)
+static const option_spec option_table[] = {
+    {"-m", "--model", ARG_STRING, OPT(model_path), MODE_ALL, 0, 0},
+    {"-p", "--prompt", ARG_STRING, OPT(prompt), MODE_GENERATE | MODE_TOKENIZE, 0, 0},
+    {"-f", "--file", ARG_STRING, OPT(prompt_file), MODE_GENERATE | MODE_TOKENIZE, 0, 0},
+    {"-sys", "--system-prompt", ARG_STRING, OPT(system_prompt), MODE_CHAT, 0, 0},
+    {"-n", "--n-predict", ARG_INT, OPT(n_predict), MODE_SAMPLING, -1, INT32_MAX},
+    {"-c", "--ctx-size", ARG_INT, OPT(n_ctx), MODE_SAMPLING, 0, INT32_MAX},
+    {"-b", "--batch-size", ARG_INT, OPT(n_batch), MODE_SAMPLING, 0, INT32_MAX},
+    {"-t", "--threads", ARG_INT, OPT(n_threads), MODE_SAMPLING, 0, 4096},
+    {"-s", "--seed", ARG_SEED, OPT(seed), MODE_SAMPLING, 0, 0},
+    {"--temp", NULL, ARG_FLOAT, OPT(temp), MODE_SAMPLING, 0, 0},
+    {"--top-k", NULL, ARG_INT, OPT(top_k), MODE_SAMPLING, 0, INT32_MAX},
+    {"--top-p", NULL, ARG_FLOAT, OPT(top_p), MODE_SAMPLING, 0, 0},
+    {"--min-p", NULL, ARG_FLOAT, OPT(min_p), MODE_SAMPLING, 0, 0},
+    {"--repeat-penalty", NULL, ARG_FLOAT, OPT(repeat_penalty), MODE_SAMPLING, 0, 0},
+    {"--repeat-last-n", NULL, ARG_INT, OPT(repeat_last_n), MODE_SAMPLING, -1, INT32_MAX},
+    {"--no-display-prompt", NULL, ARG_FLAG, OPT(no_display_prompt), MODE_GENERATE, 0, 0},
+    {"-e", "--escape", ARG_FLAG, OPT(escape), MODE_GENERATE | MODE_CHAT | MODE_TOKENIZE, 0, 0},
+    {"--verbose", "-v", ARG_FLAG, OPT(verbose), MODE_ALL, 0, 0},
+    {"--cpu", NULL, ARG_STRING, OPT(cpu), MODE_SAMPLING, 0, 0},
+    {"--no-bos", NULL, ARG_FLAG, OPT(no_bos), MODE_TOKENIZE, 0, 0},
+    {"--parse-special", NULL, ARG_FLAG, OPT(parse_special), MODE_TOKENIZE, 0, 0},
+    {"--ids", NULL, ARG_FLAG, OPT(ids_only), MODE_TOKENIZE, 0, 0},
+};
+#undef OPT
+
+static const char usage_text[] =
+    "usage:\n"
+    "  qlm -m FILE -p TEXT [options]     generate text after a prompt\n"
+    "  qlm chat -m FILE [options]        chat (reads lines from stdin)\n"
+    "  qlm tokenize -m FILE -p TEXT      print the tokens of TEXT\n"
+    "  qlm info -m FILE                  print metadata and tensors of a GGUF model\n"
+    "  qlm --help | --version\n"
+    "\n"
+    "options:\n"
+    "  -m, --model FILE          GGUF model to load (required)\n"
+    "  -p, --prompt TEXT         prompt\n"
+    "  -f, --file FILE           read the prompt from FILE\n"
+    "  -e, --escape              process escapes (\\n, \\t, \\xHH, ...) in the prompt\n"
+    "  --no-display-prompt       do not print the prompt before the generated text\n"
+    "  -n, --n-predict N         tokens to generate (default 128; -1: until end or context\n"
+    "                            full; in chat: per answer, default -1)\n"
+    "  -c, --ctx-size N          context size in tokens (default 0: from the model, <= 4096)\n"
+    "  -b, --batch-size N        tokens per forward pass (default 512)\n"
+    "  -t, --threads N           threads (default: online CPUs)\n"
+    "  -s, --seed N              sampling seed (default: random; -1: random)\n"
+    "  --temp F                  temperature (default 0.8; 0: greedy)\n"
+    "  --top-k N                 top-k (default 40; 0: off)\n"
+    "  --top-p F                 top-p (default 0.95; 1: off)\n"
+    "  --min-p F                 min-p (default 0.05; 0: off)\n"
+    "  --repeat-penalty F        repetition penalty (default 1.0: off)\n"
+    "  --repeat-last-n N         tokens the penalty looks back (default 64; -1: context)\n"
+    "  --cpu ref|auto            CPU kernels: scalar reference or best available\n"
+    "  -v, --verbose             print informational log messages\n"
+    "chat:\n"
+    "  -sys, --system-prompt T   system message; in the chat /reset clears the conversation\n"
+    "                            (the system message stays), /exit or end of input leaves,\n"
+    "                            Ctrl-C stops an answer\n"
+    "tokenize:\n"
+    "  --no-bos                  do not add BOS/EOS\n"
+    "  --parse-special           turn texts of special tokens into those tokens\n"
+    "  --ids                     print only the list of ids\n";
+
+static const char *mode_name(int mode) {
+    switch (mode) {
+    case MODE_CHAT: return "chat";
+    case MODE_TOKENIZE: return "tokenize";
+    case MODE_INFO: return "info";
+    default: return "generate";
+    }
+}
+
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    fputs("error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nrun 'qlm --help' for usage\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_float(const char *s, float *out) {
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v) || fabs(v) > 1e30) return 0;
+    *out = (float)v;
+    return 1;
+}
+
+static const option_spec *find_option(const char *arg) {
+    size_t i;
+    for (i = 0; i < sizeof option_table / sizeof option_table[0]; i++) {
+        const option_spec *o = &option_table[i];
+        if (strcmp(arg, o->name) == 0 || (o->alias && strcmp(arg, o->alias) == 0)) return o;
+    }
+    return NULL;
+}
+
+static void options_init(options *o) {
+    memset(o, 0, sizeof *o);
+    o->mode = MODE_GENERATE;
+    o->n_predict = 128;
+    o->seed = -1;
+    /* llama.cpp's defaults, stated here so --help is true whatever the library picks */
+    o->temp = 0.8f;
+    o->top_k = 40;
+    o->top_p = 0.95f;
+    o->min_p = 0.05f;
+    o->repeat_penalty = 1.0f;
+    o->repeat_last_n = 64;
+}
+
+/* Parses argv into *o. Returns -1 to go on, or an exit status (0 after --help/--version). */
+static int parse_args(int argc, char **argv, options *o) {
+    int i = 1;
+    options_init(o);
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "chat") == 0) o->mode = MODE_CHAT, i = 2;
+    else if (strcmp(argv[1], "tokenize") == 0) o->mode = MODE_TOKENIZE, i = 2;
+    else if (strcmp(argv[1], "info") == 0) o->mode = MODE_INFO, i = 2;
+
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        const option_spec *spec;
+        const char *val;
+        char *field;
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("qlm %s\n", QLM_VERSION);
+            return 0;
+        }
+        spec = find_option(arg);
+        if (!spec) {
+            if (arg[0] == '-' && arg[1] != '\0') return usage_error("unknown option '%s'", arg);
+            return usage_error("unexpected argument '%s'", arg);
+        }
+        if (!(spec->modes & o->mode))
+            return usage_error("option '%s' does not apply to '%s'", arg, mode_name(o->mode));
+        field = (char *)o + spec->offset;
+        if (spec->kind == ARG_FLAG) {
+            *(int *)(void *)field = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return usage_error("option '%s' needs a value", arg);
+        val = argv[++i];
+        switch (spec->kind) {
+        case ARG_INT: {
+            long long v;
+            if (!parse_int(val, spec->lo, spec->hi, &v))
+                return usage_error("option '%s' needs an integer in [%lld, %lld], got '%s'", arg,
+                                   spec->lo, spec->hi, val);
+            *(int32_t *)(void *)field = (int32_t)v;
+            if (spec->offset == offsetof(options, n_predict)) o->n_predict_set = 1;
+            break;
+        }
+        case ARG_SEED: {
+            long long v;
+            if (!parse_int(val, -1, UINT32_MAX, &v))
+                return usage_error("option '%s' needs an integer in [-1, 4294967295], got '%s'",
+                                   arg, val);
+            *(int64_t *)(void *)field = v;
+            break;
+        }
+        case ARG_FLOAT:
+            if (!parse_float(val, (float *)(void *)field))
+                return usage_error("option '%s' needs a number, got '%s'", arg, val);
+            break;
+        case ARG_STRING:
+            if (spec->offset == offsetof(options, prompt) ||
+                spec->offset == offsetof(options, system_prompt)) {
+                char **dst = (char **)(void *)field;
+                free(*dst);
+                *dst = xstrdup(val);
+            } else {
+                *(const char **)(void *)field = val;
+            }
+            break;
+        case ARG_FLAG: break;
+        }
+    }
+
+    if (!o->model_path) return usage_error("missing -m FILE (the GGUF model to load)");
+    if (o->cpu && strcmp(o->cpu, "ref") != 0 && strcmp(o->cpu, "auto") != 0)
+        return usage_error("option '--cpu' takes 'ref' or 'auto', got '%s'", o->cpu);
+    if (o->mode & (MODE_GENERATE | MODE_TOKENIZE)) {
+        if (o->prompt && o->prompt_file) return usage_error("give either -p or -f, not both");
+        if (!o->prompt && !o->prompt_file) return usage_error("missing -p TEXT or -f FILE");
+    }
+    if (o->mode == MODE_CHAT && !o->n_predict_set) o->n_predict = -1;
+    return -1;
+}
+
+/* Reads -f and applies -e. Returns 0, or an exit status. */
+static int load_prompt(options *o) {
+    if (o->prompt_file) {
+        size_t n = 0;
+        o->prompt = read_file(o->prompt_file, &n);
+        if (!o->prompt) {
+            fprintf(stderr, "error: cannot read prompt file '%s': %s\n", o->prompt_file,
+                    strerror(errno));
+            return EXIT_RUNTIME;
+        }
+        if (strlen(o->prompt) != n) {
+            fprintf(stderr, "error: prompt file '%s' contains a NUL byte\n", o->prompt_file);
+            return EXIT_RUNTIME;
+        }
+        if (n > 0 && o->prompt[n - 1] == '\n') o->prompt[n - 1] = '\0'; /* as llama.cpp */
+    }
+    if (o->escape) {
+        if (o->prompt) process_escapes(o->prompt);
+        if (o->system_prompt) process_escapes(o->system_prompt);
+    }
+    return 0;
+}
+
+/* >>loading --------------------------------------------------------------------------------- */
+
+typedef struct {
+    int verbose;
+    int tty;       /* stderr is a terminal: draw the progress bar */
+    int bar_shown; /* the bar is on screen */
+    int last_pct;
+} ui_state;
+
+static void clear_bar(ui_state *ui) {
+    if (ui->bar_shown) {
+        fputs("\r\033[K", stderr);
+        ui->bar_shown = 0;
+    }
+}
+
+static void on_log(int level, const char *msg, void *user) {
+    ui_state *ui = (ui_state *)user;
+    const char *tag;
+    size_t n = strlen(msg);
+    if (level > QLM_LOG_WARN && !ui->verbose) return;
+    tag = level == QLM_LOG_ERROR ? "error" : level == QLM_LOG_WARN ? "warning"
+                                         : level == QLM_LOG_INFO   ? "info"
+                                                                   : "debug";
+    while (n > 0 && msg[n - 1] == '\n') n--;
+    clear_bar(ui);
+    fprintf(stderr, "%s: %.*s\n", tag, (int)n, msg);
+}
+
+static int on_progress(float fraction, void *user) {
+    ui_state *ui = (ui_state *)user;
+    enum { WIDTH = 30 };
+    int pct, fill, k;
+    char bar[WIDTH + 1];
+    if (g_sigint) return 1; /* Ctrl-C while loading cancels the load */
+    if (!ui->tty) return 0;
+    if (!(fraction >= 0.0f)) fraction = 0.0f;
+    if (fraction > 1.0f) fraction = 1.0f;
+    pct = (int)(fraction * 100.0f + 0.5f);
+    if (ui->bar_shown && pct == ui->last_pct) return 0;
+    fill = (int)(fraction * WIDTH + 0.5f);
+    for (k = 0; k < WIDTH; k++) bar[k] = k < fill ? '#' : ' ';
+    bar[WIDTH] = '\0';
+    fprintf(stderr, "\rloading model [%s] %3d%%", bar, pct);
+    fflush(stderr);
+    ui->bar_shown = 1;
+    ui->last_pct = pct;
+    return 0;
+}
+
+static int load_model(const options *o, int vocab_only, ui_state *ui, qlm_model **out) {
+    qlm_model_params mp = qlm_model_default_params();
+    qlm_status st;
+    const char *detail;
+    mp.vocab_only = vocab_only;
+    mp.log_fn = on_log;
+    mp.log_user = ui;
+    mp.progress_fn = on_progress;
+    mp.progress_user = ui;
+    st = qlm_model_load(o->model_path, mp, out);
+    clear_bar(ui);
+    if (st == QLM_OK) return 0;
+    *out = NULL;
+    if (st == QLM_ERR_CANCELLED && g_sigint) {
+        fputs("interrupted while loading\n", stderr);
+        return EXIT_INTERRUPTED;
+    }
+    detail = error_detail(st);
+    if (strstr(detail, o->model_path))
+        fprintf(stderr, "error: %s\n", detail);
+    else
+        fprintf(stderr, "error: cannot load model '%s': %s\n", o->model_path, detail);
+    return EXIT_RUNTIME;
+}
+
+static int new_context(const options *o, qlm_model *model, qlm_ctx **out) {
+    qlm_ctx_params cp = qlm_ctx_default_params();
+    qlm_sampler_params sp = qlm_sampler_default_params();
+    qlm_status st;
+    uint32_t seed;
+    cp.n_ctx = o->n_ctx;
+    cp.n_batch = o->n_batch;
+    cp.n_threads = o->n_threads;
+    st = qlm_ctx_new(model, cp, out);
+    if (st != QLM_OK) {
+        *out = NULL;
+        fprintf(stderr, "error: cannot create a context (-c %d): %s\n", (int)o->n_ctx,
+                error_detail(st));
+        return EXIT_RUNTIME;
+    }
+    if (o->cpu && (st = qlm_ctx_set_cpu(*out, o->cpu)) != QLM_OK) {
+        fprintf(stderr, "error: --cpu %s: %s\n", o->cpu, error_detail(st));
+        return EXIT_RUNTIME;
+    }
+    if (o->seed >= 0) {
+        seed = (uint32_t)o->seed;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint32_t)ts.tv_sec ^ (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16);
+    }
+    fprintf(stderr, "seed = %lu\n", (unsigned long)seed);
+    sp.temp = o->temp;
+    sp.top_k = o->top_k;
+    sp.top_p = o->top_p;
+    sp.min_p = o->min_p;
+    sp.repeat_penalty = o->repeat_penalty;
+    sp.repeat_last_n = o->repeat_last_n < 0 ? qlm_ctx_n_ctx(*out) : o->repeat_last_n;
+    sp.seed = seed;
+    qlm_sampler_set(*out, sp);
+    return 0;
+}
+
+/* >>tokens ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t *ids;
+    int32_t n, cap;
+} token_vec;
+
+static void tokens_push(token_vec *v, int32_t id) {
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 256;
+        v->ids = (int32_t *)xrealloc(v->ids, (size_t)v->cap * sizeof *v->ids);
+    }
+    v->ids[v->n++] = id;
+}
+
+/* Tokenises text into *v (replacing its contents). */
+static qlm_status tokenize_text(const qlm_model *model, const char *text, int add_special,
+                                int parse_special, token_vec *v) {
+    size_t len = strlen(text);
+    int32_t need = 0;
+    qlm_status st;
+    if (len > (size_t)INT32_MAX - 64) return QLM_ERR_INVALID_ARG;
+    if (v->cap < (int32_t)len + 16) {
+        v->cap = (int32_t)len + 16;
+        v->ids = (int32_t *)xrealloc(v->ids, (size_t)v->cap * sizeof *v->ids);
+    }
+    st = qlm_tokenize(model, text, (int32_t)len, v->ids, v->cap, add_special, parse_special,
+                      &need);
+    if (st == QLM_ERR_BUFFER_TOO_SMALL && need > v->cap) {
+        v->cap = need;
+        v->ids = (int32_t *)xrealloc(v->ids, (size_t)v->cap * sizeof *v->ids);
+        st = qlm_tokenize(model, text, (int32_t)len, v->ids, v->cap, add_special, parse_special,
+                          &need);
+    }
+    v->n = st == QLM_OK ? need : 0;
+    return st;
+}
+
+typedef struct {
+    char *buf;
+    int32_t cap;
+} text_buf;
+
+/* The text of one token in tb->buf (not NUL-terminated); returns its length, or -1. */
+static int32_t token_piece(const qlm_model *model, int32_t tok, int special, text_buf *tb) {
+    int32_t n = 0;
+    qlm_status st;
+    if (tb->cap < 64) {
+        tb->cap = 64;
+        tb->buf = (char *)xrealloc(tb->buf, (size_t)tb->cap);
+    }
+    st = qlm_token_to_piece(model, tok, tb->buf, tb->cap, special, &n);
+    if (st == QLM_ERR_BUFFER_TOO_SMALL && n > tb->cap) {
+        tb->cap = n;
+        tb->buf = (char *)xrealloc(tb->buf, (size_t)tb->cap);
+        st = qlm_token_to_piece(model, tok, tb->buf, tb->cap, special, &n);
+    }
+    return st == QLM_OK ? n : -1;
+}
+
+/* Decodes tokens[0..n) after what is cached, n_batch at a time, appending what was decoded to
+   *cache (the caller's copy of the KV cache's tokens). */
+static qlm_status decode_tokens(qlm_ctx *ctx, const int32_t *tokens, int32_t n, int32_t n_batch,
+                                token_vec *cache) {
+    int32_t done = 0;
+    if (n_batch <= 0) n_batch = 512;
+    while (done < n) {
+        int32_t chunk = n - done < n_batch ? n - done : n_batch;
+        int32_t k;
+        qlm_status st;
+        if (g_sigint) return QLM_ERR_CANCELLED;
+        st = qlm_decode(ctx, tokens + done, chunk, 0);
+        if (st != QLM_OK) return st;
+        for (k = 0; k < chunk; k++) tokens_push(cache, tokens[done + k]);
+        done += chunk;
+    }
+    return QLM_OK;
+}
+
+/* After a failed decode: make the KV cache and our copy agree again. */
+static void resync_cache(qlm_ctx *ctx, token_vec *cache) {
+    int32_t n_past = qlm_ctx_n_past(ctx);
+    if (cache->n > n_past) cache->n = n_past;
+    qlm_ctx_truncate(ctx, cache->n);
+}
+
+static const char *ctx_error(const qlm_ctx *ctx, qlm_status st) {
+    const char *m = qlm_ctx_errmsg(ctx);
+    if (!m || !*m) m = error_detail(st);
+    return m;
+}
+
+/* >>generate -------------------------------------------------------------------------------- */
+
+static void print_rate(const char *what, double ms, int32_t n, const char *unit) {
+    fprintf(stderr, "qlm: %-16s = %10.2f ms / %5d %-6s", what, ms, (int)n, unit);
+    if (n > 0 && ms > 0.0)
+        fprintf(stderr, " (%8.2f ms per token, %8.2f tokens per second)", ms / n, 1e3 * n / ms);
+    fputc('\n', stderr);
+}
+
+static int run_generate(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    qlm_ctx *ctx = NULL;
+    token_vec prompt = {0}, cache = {0};
+    text_buf piece = {0};
+    utf8_stream out = {0};
+    qlm_status st;
+    int rc = 0, n_gen = 0, n_eval = 0;
+    int32_t n_ctx, tok;
+    double t_start = now_ms(), t_load, t_prompt = 0.0, t_eval = 0.0, t_sample = 0.0, t0;
+    const char *stop_note = NULL;
+
+    rc = load_model(o, 0, ui, &model);
+    if (rc) goto done;
+    rc = new_context(o, model, &ctx);
+    if (rc) goto done;
+    t_load = now_ms() - t_start;
+    n_ctx = qlm_ctx_n_ctx(ctx);
+
+    st = tokenize_text(model, o->prompt, 1, 1, &prompt);
+    if (st != QLM_OK) {
+        fprintf(stderr, "error: cannot tokenize the prompt: %s\n", ctx_error(ctx, st));
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (prompt.n == 0) {
+        fputs("error: the prompt is empty (and the model adds no BOS token)\n", stderr);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (prompt.n >= n_ctx) {
+        fprintf(stderr,
+                "error: the prompt has %d tokens and the context is %d; raise -c (context size)"
+                " or shorten the prompt\n",
+                (int)prompt.n, (int)n_ctx);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+
+    out.out = stdout;
+    if (!o->no_display_prompt) {
+        fputs(o->prompt, stdout);
+        fflush(stdout);
+    }
+
+    g_ctx = ctx;
+    g_busy = 1;
+    t0 = now_ms();
+    st = decode_tokens(ctx, prompt.ids, prompt.n, o->n_batch, &cache);
+    t_prompt = now_ms() - t0;
+
+    while (st == QLM_OK && (o->n_predict < 0 || n_gen < o->n_predict)) {
+        int32_t len;
+        if (g_sigint) {
+            st = QLM_ERR_CANCELLED;
+            break;
+        }
+        t0 = now_ms();
+        st = qlm_sample(ctx, &tok);
+        t_sample += now_ms() - t0;
+        if (st != QLM_OK) break;
+        if (qlm_token_is_eog(model, tok)) break;
+        n_gen++;
+        len = token_piece(model, tok, 0, &piece);
+        if (len > 0) utf8_write(&out, piece.buf, (size_t)len);
+        if (o->n_predict >= 0 && n_gen >= o->n_predict) break; /* no need to decode it */
+        if (qlm_ctx_n_past(ctx) >= n_ctx) {
+            stop_note = "context full";
+            break;
+        }
+        t0 = now_ms();
+        st = decode_tokens(ctx, &tok, 1, 1, &cache);
+        t_eval += now_ms() - t0;
+        if (st == QLM_OK) n_eval++;
+    }
+    g_busy = 0;
+    utf8_flush(&out);
+    fputc('\n', stdout);
+    fflush(stdout);
+
+    if (st == QLM_ERR_CONTEXT_FULL) {
+        if (cache.n < prompt.n)
+            fprintf(stderr,
+                    "error: the prompt has %d tokens and the context is %d; raise -c (context "
+                    "size)\n",
+                    (int)prompt.n, (int)n_ctx);
+        else
+            stop_note = "context full";
+        rc = cache.n < prompt.n ? EXIT_RUNTIME : 0;
+    } else if (st == QLM_ERR_CANCELLED) {
+        fputs("\ninterrupted\n", stderr);
+        rc = EXIT_INTERRUPTED;
+    } else if (st != QLM_OK) {
+        fprintf(stderr, "error: generation failed: %s\n", ctx_error(ctx, st));
+        rc = EXIT_RUNTIME;
+    }
+    if (stop_note)
+        fprintf(stderr, "(stopped: %s after %d tokens; raise -c for more)\n", stop_note,
+                (int)qlm_ctx_n_past(ctx));
+
+    fputc('\n', stderr);
+    fprintf(stderr, "qlm: %-16s = %10.2f ms\n", "load time", t_load);
+    print_rate("prompt eval time", t_prompt, cache.n < prompt.n ? cache.n : prompt.n, "tokens");
+    print_rate("eval time", t_eval, n_eval, "runs");
+    print_rate("sampling time", t_sample, n_gen, "tokens");
+    fprintf(stderr, "qlm: %-16s = %10.2f ms / %5d tokens\n", "total time", now_ms() - t_start,
+            (int)(prompt.n + n_gen));
+
+done:
+    g_busy = 0;
+    g_ctx = NULL;
+    free(prompt.ids);
+    free(cache.ids);
+    free(piece.buf);
+    qlm_ctx_free(ctx);
+    qlm_model_free(model);
+    return rc;
+}
+
+/* >>chat ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char **roles;
+    char **contents;
+    int32_t n, cap;
+} chat_history;
+
+static void history_push(chat_history *h, const char *role, const char *content) {
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 16;
+        h->roles = (const char **)xrealloc((void *)h->roles, (size_t)h->cap * sizeof *h->roles);
+        h->contents = (char **)xrealloc(h->contents, (size_t)h->cap * sizeof *h->contents);
+    }
+    h->roles[h->n] = role;
+    h->contents[h->n] = xstrdup(content);
+    h->n++;
+}
+
+static void history_pop_to(chat_history *h, int32_t n) {
+    while (h->n > n) free(h->contents[--h->n]);
+}
+
+/* Formats the whole history plus the start of an assistant turn into tb (NUL-terminated). */
+static qlm_status format_chat(const qlm_model *model, const chat_history *h, text_buf *tb) {
+    int32_t need = 0;
+    qlm_status st;
+    if (tb->cap < 4096) {
+        tb->cap = 4096;
+        tb->buf = (char *)xrealloc(tb->buf, (size_t)tb->cap);
+    }
+    st = qlm_chat_format(model, h->roles, (const char *const *)h->contents, h->n, 1, tb->buf,
+                         tb->cap, &need);
+    if (st == QLM_ERR_BUFFER_TOO_SMALL && need >= tb->cap) {
+        tb->cap = need + 1;
+        tb->buf = (char *)xrealloc(tb->buf, (size_t)tb->cap);
+        st = qlm_chat_format(model, h->roles, (const char *const *)h->contents, h->n, 1,
+                             tb->buf, tb->cap, &need);
+    }
+    if (st == QLM_OK) tb->buf[need < tb->cap ? need : tb->cap - 1] = '\0';
+    return st;
+}
+
+typedef struct {
+    char *data;
+    size_t n, cap;
+} str_buf;
+
+static void str_append(str_buf *s, const char *p, size_t n) {
+    if (s->n + n + 1 > s->cap) {
+        s->cap = (s->n + n + 1) * 2;
+        s->data = (char *)xrealloc(s->data, s->cap);
+    }
+    memcpy(s->data + s->n, p, n);
+    s->n += n;
+    s->data[s->n] = '\0';
+}
+
+typedef enum { TURN_OK, TURN_INTERRUPTED, TURN_FULL, TURN_FAILED } turn_result;
+
+/* One answer: bring the KV cache up to the formatted conversation, then sample and stream
+   until end of generation. The reply text goes to *reply. */
+static turn_result chat_turn(const options *o, qlm_model *model, qlm_ctx *ctx,
+                             const char *formatted, token_vec *cache, token_vec *tokens,
+                             text_buf *piece, str_buf *reply, int *n_reply_tokens) {
+    int32_t n_ctx = qlm_ctx_n_ctx(ctx), keep = 0, bos = qlm_token_bos(model), tok;
+    int32_t limit;
+    utf8_stream out = {0};
+    qlm_status st;
+    turn_result res = TURN_OK;
+
+    out.out = stdout;
+    reply->n = 0;
+    *n_reply_tokens = 0;
+    st = tokenize_text(model, formatted, 1, 1, tokens);
+    if (st != QLM_OK) {
+        fprintf(stderr, "error: cannot tokenize the conversation: %s\n", ctx_error(ctx, st));
+        return TURN_FAILED;
+    }
+    /* A template that writes BOS itself plus the tokenizer's BOS would give two. */
+    if (bos >= 0 && tokens->n >= 2 && tokens->ids[0] == bos && tokens->ids[1] == bos) {
+        memmove(tokens->ids, tokens->ids + 1, (size_t)(tokens->n - 1) * sizeof *tokens->ids);
+        tokens->n--;
+    }
+    if (tokens->n >= n_ctx) {
+        fprintf(stderr,
+                "context full: the conversation has %d tokens and the context is %d; type /reset"
+                " to start over (or restart with a larger -c)\n",
+                (int)tokens->n, (int)n_ctx);
+        return TURN_FULL;
+    }
+
+    /* Reuse the longest common prefix of what is cached; decode at least one token so there
+       are logits to sample from. */
+    if (cache->n > qlm_ctx_n_past(ctx)) cache->n = qlm_ctx_n_past(ctx);
+    while (keep < cache->n && keep < tokens->n - 1 && cache->ids[keep] == tokens->ids[keep])
+        keep++;
+    if (keep != qlm_ctx_n_past(ctx) && qlm_ctx_truncate(ctx, keep) != QLM_OK) {
+        keep = 0;
+        qlm_ctx_truncate(ctx, 0);
+    }
+    cache->n = keep;
+
+    g_busy = 1;
+    st = decode_tokens(ctx, tokens->ids + keep, tokens->n - keep, o->n_batch, cache);
+    limit = o->n_predict;
+    while (st == QLM_OK && (limit < 0 || *n_reply_tokens < limit)) {
+        int32_t len;
+        if (g_sigint) {
+            st = QLM_ERR_CANCELLED;
+            break;
+        }
+        st = qlm_sample(ctx, &tok);
+        if (st != QLM_OK || qlm_token_is_eog(model, tok)) break;
+        (*n_reply_tokens)++;
+        len = token_piece(model, tok, 0, piece);
+        if (len > 0) {
+            utf8_write(&out, piece->buf, (size_t)len);
+            str_append(reply, piece->buf, (size_t)len);
+        }
+        if (qlm_ctx_n_past(ctx) >= n_ctx) {
+            st = QLM_ERR_CONTEXT_FULL;
+            break;
+        }
+        st = decode_tokens(ctx, &tok, 1, 1, cache);
+    }
+    g_busy = 0;
+    utf8_flush(&out);
+    if (reply->n > 0 || st == QLM_OK) fputc('\n', stdout);
+    fflush(stdout);
+
+    if (st == QLM_ERR_CANCELLED) {
+        fputs("[answer stopped]\n", stderr);
+        res = TURN_INTERRUPTED;
+    } else if (st == QLM_ERR_CONTEXT_FULL) {
+        fprintf(stderr, "context full (%d tokens); type /reset to start over\n", (int)n_ctx);
+        res = TURN_FULL;
+    } else if (st != QLM_OK) {
+        fprintf(stderr, "error: %s\n", ctx_error(ctx, st));
+        res = TURN_FAILED;
+    }
+    if (st != QLM_OK) resync_cache(ctx, cache);
+    g_sigint = 0;
+    return res;
+}
+
+/* A line from stdin without its newline; NULL at end of input or on Ctrl-C. */
+static char *read_line(char **line, size_t *cap) {
+    ssize_t n;
+    errno = 0;
+    n = getline(line, cap, stdin);
+    if (n < 0) return NULL;
+    while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r')) (*line)[--n] = '\0';
+    return *line;
+}
+
+static int run_chat(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    qlm_ctx *ctx = NULL;
+    chat_history hist = {0};
+    token_vec cache = {0}, tokens = {0};
+    text_buf formatted = {0}, piece = {0};
+    str_buf reply = {0};
+    char *line = NULL;
+    size_t line_cap = 0;
+    int rc, interactive = isatty(STDIN_FILENO), n_system = 0;
+
+    rc = load_model(o, 0, ui, &model);
+    if (rc) goto done;
+    rc = new_context(o, model, &ctx);
+    if (rc) goto done;
+    g_ctx = ctx;
+    if (o->system_prompt && *o->system_prompt) {
+        history_push(&hist, "system", o->system_prompt);
+        n_system = 1;
+    }
+    if (interactive)
+        fprintf(stderr, "chat with %s (context %d tokens). /reset clears the conversation, "
+                        "/exit quits, Ctrl-C stops an answer.\n",
+                qlm_model_name(model) ? qlm_model_name(model) : o->model_path,
+                (int)qlm_ctx_n_ctx(ctx));
+
+    for (;;) {
+        int32_t n_before;
+        int n_tok;
+        turn_result res;
+        double t0;
+        qlm_status st;
+        if (interactive) {
+            fputs("> ", stdout);
+            fflush(stdout);
+        }
+        g_sigint = 0;
+        if (!read_line(&line, &line_cap)) {
+            if (g_sigint || errno == EINTR) {
+                fputc('\n', stdout);
+                rc = EXIT_INTERRUPTED;
+            } else if (ferror(stdin)) {
+                fprintf(stderr, "error: reading stdin: %s\n", strerror(errno));
+                rc = EXIT_RUNTIME;
+            } else if (interactive) {
+                fputc('\n', stdout);
+            }
+            break;
+        }
+        if (line[0] == '\0') continue;
+        if (strcmp(line, "/exit") == 0 || strcmp(line, "/quit") == 0) break;
+        if (strcmp(line, "/reset") == 0) {
+            history_pop_to(&hist, n_system);
+            qlm_ctx_truncate(ctx, 0);
+            cache.n = 0;
+            fputs("[conversation cleared]\n", stderr);
+            continue;
+        }
+        if (o->escape) process_escapes(line);
+
+        n_before = hist.n;
+        history_push(&hist, "user", line);
+        st = format_chat(model, &hist, &formatted);
+        if (st != QLM_OK) {
+            fprintf(stderr, "error: cannot format the conversation: %s\n",
+                    error_detail(st));
+            rc = EXIT_RUNTIME;
+            break;
+        }
+        t0 = now_ms();
+        res = chat_turn(o, model, ctx, formatted.buf, &cache, &tokens, &piece, &reply, &n_tok);
+        if (o->verbose)
+            fprintf(stderr, "[%d tokens in %.0f ms, %d of %d context tokens used]\n", n_tok,
+                    now_ms() - t0, (int)qlm_ctx_n_past(ctx), (int)qlm_ctx_n_ctx(ctx));
+        if (res == TURN_FAILED) {
+            rc = EXIT_RUNTIME;
+            break;
+        }
+        if (reply.n == 0 && res != TURN_OK) {
+            history_pop_to(&hist, n_before); /* nothing was said: forget the question */
+            continue;
+        }
+        history_push(&hist, "assistant", reply.data ? reply.data : "");
+    }
+
+done:
+    g_busy = 0;
+    g_ctx = NULL;
+    history_pop_to(&hist, 0);
+    free((void *)hist.roles);
+    free(hist.contents);
+    free(cache.ids);
+    free(tokens.ids);
+    free(formatted.buf);
+    free(piece.buf);
+    free(reply.data);
+    free(line);
+    qlm_ctx_free(ctx);
+    qlm_model_free(model);
+    return rc;
+}
+
+/* >>tokenize -------------------------------------------------------------------------------- */
+
+static int run_tokenize(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    token_vec toks = {0};
+    text_buf piece = {0};
+    qlm_status st;
+    int rc, i;
+
+    rc = load_model(o, 1, ui, &model);
+    if (rc) return rc;
+    st = tokenize_text(model, o->prompt, !o->no_bos, o->parse_special, &toks);
+    if (st != QLM_OK) {
+        fprintf(stderr, "error: cannot tokenize: %s\n",
+                error_detail(st));
+        rc = EXIT_RUNTIME;
+    } else if (o->ids_only) {
+        fputc('[', stdout);
+        for (i = 0; i < toks.n; i++) printf(i ? ", %d" : "%d", (int)toks.ids[i]);
+        fputs("]\n", stdout);
+    } else {
+        for (i = 0; i < toks.n; i++) {
+            int32_t len = token_piece(model, toks.ids[i], 1, &piece);
+            printf("%6d -> '", (int)toks.ids[i]);
+            if (len > 0) fwrite(piece.buf, 1, (size_t)len, stdout);
+            fputs("'\n", stdout);
+        }
+    }
+    free(toks.ids);
+    free(piece.buf);
+    qlm_model_free(model);
+    return rc;
+}
+
+/* >>info ------------------------------------------------------------------------------------ */
+
+/* Prints a metadata value on one line: control characters escaped, long values shortened
+   (unless verbose). */
+static void print_meta_value(const char *v, int verbose) {
+    size_t i, n = strlen(v), shown = 0, max = verbose ? (size_t)-1 : 120;
+    for (i = 0; i < n && shown < max; i++, shown++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c < 0x20) printf("\\x%02x", c);
+        else fputc(c, stdout);
+    }
+    if (i < n) printf("... (%lu bytes)", (unsigned long)n);
+    fputc('\n', stdout);
+}
+
+static void format_bytes(uint64_t b, char *buf, size_t cap) {
+    if (b >= (uint64_t)1 << 30) snprintf(buf, cap, "%.2f GiB", (double)b / (1u << 30));
+    else if (b >= (uint64_t)1 << 20) snprintf(buf, cap, "%.2f MiB", (double)b / (1u << 20));
+    else if (b >= 1024) snprintf(buf, cap, "%.2f KiB", (double)b / 1024);
+    else snprintf(buf, cap, "%lu B", (unsigned long)b);
+}
+
+static int run_info(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    int32_t i, n_meta, n_tensors, name_w = 4;
+    uint64_t total_bytes = 0, total_elems = 0;
+    uint64_t type_count[QLM_TYPE_COUNT] = {0}, type_bytes[QLM_TYPE_COUNT] = {0};
+    enum { VAL_CAP = 65536 };
+    char *val = (char *)xrealloc(NULL, VAL_CAP);
+    char size_str[32];
+    const char *name;
+    int rc;
+
+    rc = load_model(o, 0, ui, &model);
+    if (rc) {
+        free(val);
+        return rc;
+    }
+    name = qlm_model_name(model);
+    printf("file          = %s\n", o->model_path);
+    printf("architecture  = %s\n", qlm_model_arch(model) ? qlm_model_arch(model) : "?");
+    printf("name          = %s\n", name ? name : "");
+    printf("n_vocab       = %d\n", (int)qlm_model_n_vocab(model));
+    printf("n_ctx_train   = %d\n", (int)qlm_model_n_ctx_train(model));
+    printf("n_embd        = %d\n", (int)qlm_model_n_embd(model));
+    printf("n_layer       = %d\n", (int)qlm_model_n_layer(model));
+    printf("n_params      = %.2f M\n", (double)qlm_model_n_params(model) / 1e6);
+    format_bytes(qlm_model_size(model), size_str, sizeof size_str);
+    printf("size          = %s", size_str);
+    if (qlm_model_n_params(model) > 0)
+        printf(" (%.2f bits per weight)",
+               8.0 * (double)qlm_model_size(model) / (double)qlm_model_n_params(model));
+    printf("\nchat template = %s\n", qlm_model_chat_template(model) ? "yes" : "none");
+    printf("bos / eos     = %d / %d\n", (int)qlm_token_bos(model), (int)qlm_token_eos(model));
+
+    n_meta = qlm_model_meta_count(model);
+    printf("\nmetadata (%d entries):\n", (int)n_meta);
+    for (i = 0; i < n_meta; i++) {
+        const char *key = NULL;
+        val[0] = '\0';
+        qlm_status st = qlm_model_meta(model, i, &key, val, VAL_CAP);
+        if (st != QLM_OK) {
+            printf("  [%d] <unreadable: %s>\n", (int)i, error_detail(st));
+            continue;
+        }
+        printf("  %s = ", key ? key : "?");
+        print_meta_value(val, o->verbose);
+    }
+
+    n_tensors = qlm_model_tensor_count(model);
+    for (i = 0; i < n_tensors; i++) {
+        const char *tname = NULL;
+        qlm_type type;
+        int64_t ne[4];
+        uint64_t bytes;
+        if (qlm_model_tensor(model, i, &tname, &type, ne, &bytes) == QLM_OK && tname &&
+            (int)strlen(tname) > name_w)
+            name_w = (int)strlen(tname);
+    }
+    printf("\ntensors (%d):\n", (int)n_tensors);
+    printf("  %-*s  %-6s  %-24s  %12s\n", name_w, "name", "type", "shape", "bytes");
+    for (i = 0; i < n_tensors; i++) {
+        const char *tname = NULL;
+        qlm_type type = QLM_TYPE_F32;
+        int64_t ne[4] = {1, 1, 1, 1};
+        uint64_t bytes = 0, elems = 1;
+        char shape[96];
+        int d, n_dims = 4, len;
+        qlm_status st = qlm_model_tensor(model, i, &tname, &type, ne, &bytes);
+        if (st != QLM_OK) {
+            printf("  [%d] <unreadable: %s>\n", (int)i, error_detail(st));
+            continue;
+        }
+        while (n_dims > 1 && ne[n_dims - 1] == 1) n_dims--;
+        len = snprintf(shape, sizeof shape, "[");
+        for (d = 0; d < n_dims; d++) {
+            elems *= (uint64_t)(ne[d] > 0 ? ne[d] : 0);
+            len += snprintf(shape + len, sizeof shape - (size_t)len, d ? ", %lld" : "%lld",
+                            (long long)ne[d]);
+        }
+        snprintf(shape + len, sizeof shape - (size_t)len, "]");
+        printf("  %-*s  %-6s  %-24s  %12llu\n", name_w, tname ? tname : "?", qlm_type_name(type),
+               shape, (unsigned long long)bytes);
+        total_bytes += bytes;
+        total_elems += elems;
+        if ((int)type >= 0 && (int)type < QLM_TYPE_COUNT) {
+            type_count[type]++;
+            type_bytes[type] += bytes;
+        }
+    }
+    format_bytes(total_bytes, size_str, sizeof size_str);
+    printf("\ntotal: %d tensors, %llu elements, %llu bytes (%s)\n", (int)n_tensors,
+           (unsigned long long)total_elems, (unsigned long long)total_bytes, size_str);
+    for (i = 0; i < QLM_TYPE_COUNT; i++) {
+        if (!type_count[i]) continue;
+        format_bytes(type_bytes[i], size_str, sizeof size_str);
+        printf("  %-6s %5llu tensors, %s\n", qlm_type_name((qlm_type)i),
+               (unsigned long long)type_count[i], size_str);
+    }
+    free(val);
+    qlm_model_free(model);
+    return 0;
+}
+
+/* >>main ------------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+    options o;
+    ui_state ui;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) goto done;
+    rc = load_prompt(&o);
+    if (rc) goto done;
+
+    memset(&ui, 0, sizeof ui);
+    ui.verbose = o.verbose;
+    ui.tty = isatty(STDERR_FILENO);
+    install_sigint();
+
+    switch (o.mode) {
+    case MODE_CHAT: rc = run_chat(&o, &ui); break;
+    case MODE_TOKENIZE: rc = run_tokenize(&o, &ui); break;
+    case MODE_INFO: rc = run_info(&o, &ui); break;
+    default: rc = run_generate(&o, &ui); break;
+    }
+done:
+    free(o.prompt);
+    free(o.system_prompt);
+    return rc;
+}
