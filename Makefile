@@ -34,6 +34,9 @@ run: qlm $(MODEL)
 	./qlm -m $(MODEL) -p "$(PROMPT)" -n 64 --temp 0
 
 # --- tests ----------------------------------------------------------------------------------
+# test_model uses the public API only and links the runtime; the others include it.
+$(BUILD)/test_model: test/test_model.c $(BUILD)/qlm.o qlm.h
+	$(CC) $(WARN) $(CFLAGS) -I. test/test_model.c $(BUILD)/qlm.o -o $@ $(LDLIBS)
 $(BUILD)/%: test/%.c $(HDRS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 

@@ -888,6 +888,10 @@ static turn_result chat_turn(const options *o, qlm_model *model, qlm_ctx *ctx,
         fprintf(stderr, "error: cannot tokenize the conversation: %s\n", ctx_error(ctx, st));
         return TURN_FAILED;
     }
+    if (tokens->n == 0) {
+        fputs("error: the formatted conversation has no tokens\n", stderr);
+        return TURN_FAILED;
+    }
     /* A template that writes BOS itself plus the tokenizer's BOS would give two. */
     if (bos >= 0 && tokens->n >= 2 && tokens->ids[0] == bos && tokens->ids[1] == bos) {
         memmove(tokens->ids, tokens->ids + 1, (size_t)(tokens->n - 1) * sizeof *tokens->ids);
@@ -911,6 +915,9 @@ static turn_result chat_turn(const options *o, qlm_model *model, qlm_ctx *ctx,
         qlm_ctx_truncate(ctx, 0);
     }
     cache->n = keep;
+    if (o->verbose)
+        fprintf(stderr, "[conversation: %d tokens, %d reused from the cache]\n", (int)tokens->n,
+                (int)keep);
 
     g_busy = 1;
     st = decode_tokens(ctx, tokens->ids + keep, tokens->n - keep, o->n_batch, cache);

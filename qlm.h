@@ -13,7 +13,6 @@
    | QLM_STATIC        | 0       | every public function becomes `static`                     |
    | QLM_NO_THREADS    | 0       | no pthreads: every op runs on the calling thread           |
    | QLM_NO_MMAP       | 0       | read weights into memory instead of mapping the file       |
-   | QLM_NO_SIMD       | 0       | compile only the scalar reference kernels                  |
    | QLM_MALLOC etc.   | libc    | define QLM_MALLOC/QLM_REALLOC/QLM_FREE together to replace |
 
    EXAMPLE (the whole program; error handling shortened)
@@ -54,7 +53,11 @@ extern "C" {
 #endif
 
 #if defined(QLM_STATIC) && QLM_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define QLM_API static __attribute__((unused))
+#else
 #define QLM_API static
+#endif
 #else
 #define QLM_API extern
 #endif
@@ -462,6 +465,7 @@ static qlm_status qlm__file_open(qlm__file *f, const char *path, int no_mmap) {
         close(fd);
         return QLM_ERR_IO;
     }
+    (void)no_mmap;
     f->size = (uint64_t)st.st_size;
     if (f->size == 0) {
         qlm__errorf("%s: file is empty", path);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test runner: runs every test program and script, adds up their "N passed, N failed"
+# lines, and prints the total last. Usage: test/run.sh BUILD_DIR QLM_BINARY MODEL
+set -u
+build="$1"; bin="$2"; model="$3"
+export QLM_TEST_MODEL="$model"
+total_pass=0; total_fail=0
+run() { # name, command...
+    local name="$1"; shift
+    local out; out="$(mktemp)"
+    "$@" >"$out" 2>&1
+    local rc=$?
+    local last; last="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)"
+    if [ -z "$last" ]; then
+        echo "FAIL - $name: no result line (exit $rc)"; tail -20 "$out"
+        total_fail=$((total_fail + 1))
+    else
+        local p f; p="${last%% passed*}"; f="${last#*, }"; f="${f%% failed*}"
+        total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+        if [ "$f" != 0 ] || [ $rc != 0 ]; then
+            echo "FAIL - $name: $last (exit $rc)"; grep -E 'FAIL|ERROR|runtime error|Sanitizer' "$out" | head -30
+            [ "$f" = 0 ] && total_fail=$((total_fail + 1))
+        else
+            echo "ok   - $name: $last"
+        fi
+    fi
+    rm -f "$out"
+}
+for t in test_types test_gguf test_tokenizer test_model; do
+    run "$t" "$build/$t" "$model"
+done
+run "compile gates" bash test/compile_gates.sh
+run "embedding example" bash test/embed/run.sh
+run "cli" bash test/test_cli.sh "$bin" "$model"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# test_cli.sh — end-to-end checks of the qlm command-line program.
+#
+#   bash test/test_cli.sh ./qlm models/SmolLM2-135M-Instruct.Q4_1.gguf
+#
+# Prints "ok - ..." or "FAIL - ..." per check and, as the last line, "N passed, N failed".
+# Exits nonzero if any check failed. A missing binary or model counts as failures, not skips.
+
+QLM=${1:-./qlm}
+MODEL=${2:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+TIMEOUT=${QLM_TEST_TIMEOUT:-300}
+
+passed=0
+failed=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qlm_cli.XXXXXX") || { echo "FAIL - mktemp"; echo "0 passed, 1 failed"; exit 1; }
+trap 'rm -rf "$tmp"' EXIT
+
+ok()   { passed=$((passed + 1)); echo "ok - $1"; }
+fail() {
+    failed=$((failed + 1)); echo "FAIL - $1"
+    if [ -n "$2" ]; then printf '%s\n' "$2" | head -n 8 | sed 's/^/    # /'; fi
+}
+
+# run [--stdin FILE] CMD...: runs CMD with a time limit; sets $status, $out and $err (files).
+out=$tmp/stdout
+err=$tmp/stderr
+run() {
+    local input=/dev/null
+    if [ "$1" = "--stdin" ]; then input=$2; shift 2; fi
+    if command -v timeout >/dev/null 2>&1; then
+        timeout "$TIMEOUT" "$@" <"$input" >"$out" 2>"$err"
+    else
+        "$@" <"$input" >"$out" 2>"$err"
+    fi
+    status=$?
+}
+
+# expect_fail NAME REGEX CMD...: nonzero exit, not killed by a signal, stderr matches REGEX.
+expect_fail() {
+    local name=$1 re=$2
+    shift 2
+    run "$@"
+    if [ "$status" -eq 0 ]; then
+        fail "$name (exit 0, expected an error)" "$(cat "$err")"
+    elif [ "$status" -ge 124 ]; then
+        fail "$name (status $status: crashed, killed or timed out)" "$(cat "$err")"
+    elif ! grep -Eiq -- "$re" "$err"; then
+        fail "$name (stderr does not match /$re/)" "$(cat "$err")"
+    else
+        ok "$name (exit $status)"
+    fi
+}
+
+# expect_ok NAME CMD...: exit 0.
+expect_ok() {
+    local name=$1
+    shift
+    run "$@"
+    if [ "$status" -ne 0 ]; then
+        fail "$name (exit $status)" "$(cat "$err")"
+        return 1
+    fi
+    return 0
+}
+
+# check NAME CONDITION-COMMAND...: ok when the command succeeds.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else fail "$name" "$(head -c 600 "$out"; echo; head -c 600 "$err")"; fi
+}
+
+if [ -x "$QLM" ]; then ok "binary $QLM exists"; else fail "binary $QLM exists"; fi
+if [ -f "$MODEL" ]; then ok "model $MODEL exists"; else fail "model $MODEL exists"; fi
+
+# ---- usage --------------------------------------------------------------------------------
+if expect_ok "--help exits 0" "$QLM" --help; then
+    check "--help prints usage" grep -qi "usage" "$out"
+fi
+if expect_ok "--version exits 0" "$QLM" --version; then
+    check "--version prints a version" grep -Eq "[0-9]+\.[0-9]+" "$out"
+fi
+expect_fail "no arguments" "usage" "$QLM"
+expect_fail "missing -m" "-m" "$QLM" -p "hello"
+expect_fail "-m without its value" "-m.*value|value.*-m" "$QLM" -m
+expect_fail "-n without its value" "-n.*value|value.*-n" "$QLM" -m "$MODEL" -n
+expect_fail "non-numeric -n" "-n.*(integer|number)" "$QLM" -m "$MODEL" -p hi -n abc
+expect_fail "non-numeric --temp" "--temp.*number" "$QLM" -m "$MODEL" -p hi --temp warm
+expect_fail "-c with trailing junk" "-c" "$QLM" -m "$MODEL" -p hi -c 12x
+expect_fail "unknown flag" "unknown.*--frobnicate" "$QLM" -m "$MODEL" -p hi --frobnicate
+[ "$status" -eq 2 ] && ok "unknown flag gives status 2" || fail "unknown flag gives status 2 (got $status)"
+expect_fail "bad --cpu value" "--cpu" "$QLM" -m "$MODEL" -p hi --cpu fastest
+
+# ---- bad files ----------------------------------------------------------------------------
+expect_fail "missing model file" "no such|not found|cannot open|does not exist|i/o" \
+    "$QLM" -m "$tmp/no-such-model.gguf" -p hi
+[ "$status" -eq 1 ] && ok "missing model gives status 1" || fail "missing model gives status 1 (got $status)"
+grep -q "no-such-model.gguf" "$err" && ok "missing model: message names the file" \
+    || fail "missing model: message names the file" "$(cat "$err")"
+
+printf 'this is not a gguf file at all, just text\n' >"$tmp/wrong_magic.gguf"
+expect_fail "wrong magic" "magic|not a gguf" "$QLM" -m "$tmp/wrong_magic.gguf" -p hi
+
+: >"$tmp/empty.gguf"
+expect_fail "empty file" "empty|truncat|short|magic|end of file|eof|malformed" \
+    "$QLM" -m "$tmp/empty.gguf" -p hi
+
+# "GGUF", version 99, then zero counts
+printf 'GGUF\x63\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' \
+    >"$tmp/version99.gguf"
+expect_fail "GGUF version 99" "version" "$QLM" -m "$tmp/version99.gguf" -p hi
+
+if [ -f "$MODEL" ]; then
+    head -c 100 "$MODEL" >"$tmp/trunc_header.gguf"
+    head -c 4000000 "$MODEL" >"$tmp/trunc_data.gguf"
+fi
+expect_fail "truncated inside the header" "truncat|short|end of file|eof|past the end|malformed" \
+    "$QLM" -m "$tmp/trunc_header.gguf" -p hi
+expect_fail "truncated inside the tensor data" "truncat|short|end of file|eof|past the end|malformed" \
+    "$QLM" -m "$tmp/trunc_data.gguf" -p hi
+expect_fail "info on a truncated file" "truncat|short|end of file|eof|past the end|malformed" \
+    "$QLM" info -m "$tmp/trunc_data.gguf"
+expect_fail "missing -f prompt file" "no-such-prompt.txt" \
+    "$QLM" -m "$MODEL" -f "$tmp/no-such-prompt.txt"
+
+long_prompt=$(for i in $(seq 1 60); do printf 'the quick brown fox jumps over the lazy dog '; done)
+expect_fail "prompt longer than -c 16" "prompt.*tokens.*context" \
+    "$QLM" -m "$MODEL" -c 16 -n 4 --temp 0 -p "$long_prompt"
+grep -q -- "-c" "$err" && ok "long prompt: message suggests -c" \
+    || fail "long prompt: message suggests -c" "$(cat "$err")"
+
+# ---- tokenize -----------------------------------------------------------------------------
+if expect_ok "tokenize --ids" "$QLM" tokenize -m "$MODEL" -p "Hello world" --ids --no-bos; then
+    check "tokenize 'Hello world' gives [19556, 905]" grep -qx "\[19556, 905\]" "$out"
+fi
+if expect_ok "tokenize (table)" "$QLM" tokenize -m "$MODEL" -p "Hello world"; then
+    check "tokenize table shows 19556 -> 'Hello'" grep -Eq "^ *19556 -> 'Hello'$" "$out"
+    check "tokenize table shows 905 -> ' world'" grep -Eq "^ *905 -> ' world'$" "$out"
+fi
+
+# ---- info ---------------------------------------------------------------------------------
+if expect_ok "info" "$QLM" info -m "$MODEL"; then
+    check "info shows the architecture llama" grep -q "llama" "$out"
+    check "info shows a tensor name" grep -q "blk\.0\.attn_q\.weight" "$out"
+    check "info shows metadata" grep -q "general.architecture = llama" "$out"
+fi
+
+# ---- generate -----------------------------------------------------------------------------
+if expect_ok "generate -n 8 --temp 0 -s 1" \
+    "$QLM" -m "$MODEL" -p "The capital of France is" -n 8 --temp 0 -s 1; then
+    check "generate prints the prompt" grep -q "The capital of France is" "$out"
+    gen=$(sed 's/The capital of France is//' "$out" | tr -d '[:space:]')
+    check "generate prints generated text" test -n "$gen"
+    check "generate prints timings" grep -q "tokens per second" "$err"
+fi
+first=$(cat "$out")
+if expect_ok "generate again with the same seed" \
+    "$QLM" -m "$MODEL" -p "The capital of France is" -n 8 --temp 0 -s 1; then
+    check "greedy generation is deterministic" test "$first" = "$(cat "$out")"
+fi
+if expect_ok "generate --no-display-prompt -e" \
+    "$QLM" -m "$MODEL" -p 'One,\ntwo,' -e --no-display-prompt -n 4 --temp 0.7 -s 3; then
+    check "--no-display-prompt hides the prompt" sh -c "! grep -q 'One,' '$out'"
+fi
+printf 'Once upon a time' >"$tmp/prompt.txt"
+if expect_ok "generate -f FILE" "$QLM" -m "$MODEL" -f "$tmp/prompt.txt" -n 4 --temp 0 -s 1; then
+    check "-f prompt is printed" grep -q "Once upon a time" "$out"
+fi
+if expect_ok "generate until the context is full (-n -1 -c 32)" \
+    "$QLM" -m "$MODEL" -p "Count: 1, 2, 3," -n -1 -c 32 --temp 0 -s 1; then
+    ok "full context ends cleanly"
+fi
+
+# ---- chat ---------------------------------------------------------------------------------
+printf 'Hi\n/exit\n' >"$tmp/chat_in.txt"
+run --stdin "$tmp/chat_in.txt" "$QLM" chat -m "$MODEL" --temp 0 -s 1 -n 48
+if [ "$status" -eq 0 ]; then ok "chat exits 0 on /exit"; else fail "chat exits 0 on /exit (exit $status)" "$(cat "$err")"; fi
+reply=$(tr -d '[:space:]' <"$out")
+check "chat prints a non-empty answer" test -n "$reply"
+check "chat prints no '> ' prompt when stdin is not a terminal" sh -c "! grep -q '^> ' '$out'"
+
+printf 'Hi\nWhat is 2+2?\n/reset\nHello\n' >"$tmp/chat_in2.txt"
+run --stdin "$tmp/chat_in2.txt" "$QLM" chat -m "$MODEL" --temp 0 -s 1 -n 24 -sys "You are brief."
+if [ "$status" -eq 0 ]; then ok "chat: two turns, /reset, a third turn, then EOF"; else
+    fail "chat: two turns, /reset, a third turn, then EOF (exit $status)" "$(cat "$err")"; fi
+check "chat: /reset acknowledged" grep -qi "clear" "$err"
+
+printf 'Tell me a long story about a dragon.\nAnd another one.\n' >"$tmp/chat_in3.txt"
+run --stdin "$tmp/chat_in3.txt" "$QLM" chat -m "$MODEL" -c 64 --temp 0 -s 1
+if [ "$status" -eq 0 ]; then ok "chat: full context is reported, not a crash"; else
+    fail "chat: full context is reported, not a crash (exit $status)" "$(cat "$err")"; fi
+check "chat: full context message mentions /reset" grep -q "/reset" "$err"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
