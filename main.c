@@ -7,6 +7,8 @@
        qlm chat -m FILE [options]         interactive chat (REPL)
        qlm tokenize -m FILE -p TEXT       print the tokens of a text
        qlm info -m FILE                   print metadata and the tensor table
+       qlm bench -m FILE [-p N] [-n N]    prompt and decode speed, llama-bench style
+       qlm synth -o FILE --shape S --type T   write a random-weight model (speed tests only)
 
    Exit status: 0 ok, 1 runtime or model error, 2 usage error, 130 interrupted by Ctrl-C. */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +16,7 @@
 #include "qlm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -210,8 +213,12 @@ static void install_sigint(void) {
 
 /* >>options --------------------------------------------------------------------------------- */
 
-enum { MODE_GENERATE = 1, MODE_CHAT = 2, MODE_TOKENIZE = 4, MODE_INFO = 8, MODE_ALL = 15 };
+enum {
+    MODE_GENERATE = 1, MODE_CHAT = 2, MODE_TOKENIZE = 4, MODE_INFO = 8, MODE_BENCH = 16,
+    MODE_SYNTH = 32, MODE_ALL = 31
+};
 #define MODE_SAMPLING (MODE_GENERATE | MODE_CHAT)
+#define MODE_RUN (MODE_SAMPLING | MODE_BENCH)
 
 typedef struct {
     int mode;
@@ -228,6 +235,9 @@ typedef struct {
     int32_t top_k, repeat_last_n;
     int no_display_prompt, escape, verbose;
     int no_bos, parse_special, ids_only;
+    int32_t reps, depth;                 /* bench */
+    const char *out_path, *shape, *type; /* synth */
+    int32_t n_prompt; /* bench: -p N */
 } options;
 
 typedef enum { ARG_FLAG, ARG_INT, ARG_FLOAT, ARG_STRING, ARG_SEED } arg_kind;
@@ -244,13 +254,19 @@ typedef struct {
 #define OPT(field) offsetof(options, field)
 static const option_spec option_table[] = {
     {"-m", "--model", ARG_STRING, OPT(model_path), MODE_ALL, 0, 0},
-    {"-p", "--prompt", ARG_STRING, OPT(prompt), MODE_GENERATE | MODE_TOKENIZE, 0, 0},
+    {"-p", "--prompt", ARG_STRING, OPT(prompt), MODE_GENERATE | MODE_TOKENIZE | MODE_BENCH, 0, 0},
     {"-f", "--file", ARG_STRING, OPT(prompt_file), MODE_GENERATE | MODE_TOKENIZE, 0, 0},
     {"-sys", "--system-prompt", ARG_STRING, OPT(system_prompt), MODE_CHAT, 0, 0},
-    {"-n", "--n-predict", ARG_INT, OPT(n_predict), MODE_SAMPLING, -1, INT32_MAX},
+    {"-n", "--n-predict", ARG_INT, OPT(n_predict), MODE_RUN, -1, INT32_MAX},
     {"-c", "--ctx-size", ARG_INT, OPT(n_ctx), MODE_SAMPLING, 0, INT32_MAX},
-    {"-b", "--batch-size", ARG_INT, OPT(n_batch), MODE_SAMPLING, 0, INT32_MAX},
-    {"-t", "--threads", ARG_INT, OPT(n_threads), MODE_SAMPLING, 0, 4096},
+    {"-b", "--batch-size", ARG_INT, OPT(n_batch), MODE_RUN, 0, INT32_MAX},
+    {"-t", "--threads", ARG_INT, OPT(n_threads), MODE_RUN, 0, 4096},
+    {"-r", "--repetitions", ARG_INT, OPT(reps), MODE_BENCH, 1, 1000},
+    {"-d", "--n-depth", ARG_INT, OPT(depth), MODE_BENCH, 0, INT32_MAX},
+    {"-o", "--output", ARG_STRING, OPT(out_path), MODE_SYNTH, 0, 0},
+    {"--shape", NULL, ARG_STRING, OPT(shape), MODE_SYNTH, 0, 0},
+    {"--type", NULL, ARG_STRING, OPT(type), MODE_SYNTH, 0, 0},
+    {"--vocab-from", NULL, ARG_STRING, OPT(model_path), MODE_SYNTH, 0, 0},
     {"-s", "--seed", ARG_SEED, OPT(seed), MODE_SAMPLING, 0, 0},
     {"--temp", NULL, ARG_FLOAT, OPT(temp), MODE_SAMPLING, 0, 0},
     {"--top-k", NULL, ARG_INT, OPT(top_k), MODE_SAMPLING, 0, INT32_MAX},
@@ -261,7 +277,7 @@ static const option_spec option_table[] = {
     {"--no-display-prompt", NULL, ARG_FLAG, OPT(no_display_prompt), MODE_GENERATE, 0, 0},
     {"-e", "--escape", ARG_FLAG, OPT(escape), MODE_GENERATE | MODE_CHAT | MODE_TOKENIZE, 0, 0},
     {"--verbose", "-v", ARG_FLAG, OPT(verbose), MODE_ALL, 0, 0},
-    {"--cpu", NULL, ARG_STRING, OPT(cpu), MODE_SAMPLING, 0, 0},
+    {"--cpu", NULL, ARG_STRING, OPT(cpu), MODE_RUN, 0, 0},
     {"--no-bos", NULL, ARG_FLAG, OPT(no_bos), MODE_TOKENIZE, 0, 0},
     {"--parse-special", NULL, ARG_FLAG, OPT(parse_special), MODE_TOKENIZE, 0, 0},
     {"--ids", NULL, ARG_FLAG, OPT(ids_only), MODE_TOKENIZE, 0, 0},
@@ -274,6 +290,11 @@ static const char usage_text[] =
     "  qlm chat -m FILE [options]        chat (reads lines from stdin)\n"
     "  qlm tokenize -m FILE -p TEXT      print the tokens of TEXT\n"
     "  qlm info -m FILE                  print metadata and tensors of a GGUF model\n"
+    "  qlm bench -m FILE [-p N] [-n N] [-t N] [-r N] [-d N]\n"
+    "                                    prompt (pp) and decode (tg) speed, markdown table\n"
+    "  qlm synth -o FILE --shape smollm2|llama1b --type T [--vocab-from GGUF]\n"
+    "                                    random-weight model for speed tests (T: q4_0, q8_0,\n"
+    "                                    q4_k_m, ...; vocabulary from the default model)\n"
     "  qlm --help | --version\n"
     "\n"
     "options:\n"
@@ -294,7 +315,11 @@ static const char usage_text[] =
     "  --min-p F                 min-p (default 0.05; 0: off)\n"
     "  --repeat-penalty F        repetition penalty (default 1.0: off)\n"
     "  --repeat-last-n N         tokens the penalty looks back (default 64; -1: context)\n"
-    "  --cpu ref|auto            CPU kernels: scalar reference or best available\n"
+    "  --cpu NAME                CPU kernels: auto (best available), ref (scalar), avx2,\n"
+    "                            avx512, neon\n"
+    "bench:\n"
+    "  -p N, -n N                prompt tokens (default 512) and generated tokens (128)\n"
+    "  -r N                      repetitions (default 5); -d N: KV depth before the test\n"
     "  -v, --verbose             print informational log messages\n"
     "chat:\n"
     "  -sys, --system-prompt T   system message; in the chat /reset clears the conversation\n"
@@ -378,6 +403,8 @@ static int parse_args(int argc, char **argv, options *o) {
     if (strcmp(argv[1], "chat") == 0) o->mode = MODE_CHAT, i = 2;
     else if (strcmp(argv[1], "tokenize") == 0) o->mode = MODE_TOKENIZE, i = 2;
     else if (strcmp(argv[1], "info") == 0) o->mode = MODE_INFO, i = 2;
+    else if (strcmp(argv[1], "bench") == 0) o->mode = MODE_BENCH, i = 2;
+    else if (strcmp(argv[1], "synth") == 0) o->mode = MODE_SYNTH, i = 2;
 
     for (; i < argc; i++) {
         const char *arg = argv[i];
@@ -442,9 +469,28 @@ static int parse_args(int argc, char **argv, options *o) {
         }
     }
 
+    if (o->mode == MODE_SYNTH) {
+        if (!o->out_path) return usage_error("synth: missing -o FILE");
+        if (!o->model_path) o->model_path = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+        return -1;
+    }
     if (!o->model_path) return usage_error("missing -m FILE (the GGUF model to load)");
-    if (o->cpu && strcmp(o->cpu, "ref") != 0 && strcmp(o->cpu, "auto") != 0)
-        return usage_error("option '--cpu' takes 'ref' or 'auto', got '%s'", o->cpu);
+    if (o->mode == MODE_BENCH) {
+        long long v = 512;
+        if (o->prompt && !parse_int(o->prompt, 0, 1 << 20, &v))
+            return usage_error("bench: -p takes a token count, got '%s'", o->prompt);
+        free(o->prompt);
+        o->prompt = NULL;
+        o->n_batch = o->n_batch ? o->n_batch : 512;
+        o->depth = o->depth < 0 ? 0 : o->depth;
+        o->reps = o->reps ? o->reps : 5;
+        if (!o->n_predict_set) o->n_predict = 128;
+        o->n_ctx = (int32_t)v;
+        if (o->n_ctx < o->n_predict) o->n_ctx = o->n_predict;
+        o->n_ctx += o->depth + 1;
+        o->n_prompt = (int32_t)v;
+        return -1;
+    }
     if (o->mode & (MODE_GENERATE | MODE_TOKENIZE)) {
         if (o->prompt && o->prompt_file) return usage_error("give either -p or -f, not both");
         if (!o->prompt && !o->prompt_file) return usage_error("missing -p TEXT or -f FILE");
@@ -662,7 +708,7 @@ static qlm_status decode_tokens(qlm_ctx *ctx, const int32_t *tokens, int32_t n, 
         if (g_sigint) return QLM_ERR_CANCELLED;
         st = qlm_decode(ctx, tokens + done, chunk, 0);
         if (st != QLM_OK) return st;
-        for (k = 0; k < chunk; k++) tokens_push(cache, tokens[done + k]);
+        for (k = 0; cache && k < chunk; k++) tokens_push(cache, tokens[done + k]);
         done += chunk;
     }
     return QLM_OK;
@@ -688,6 +734,13 @@ static void print_rate(const char *what, double ms, int32_t n, const char *unit)
     if (n > 0 && ms > 0.0)
         fprintf(stderr, " (%8.2f ms per token, %8.2f tokens per second)", ms / n, 1e3 * n / ms);
     fputc('\n', stderr);
+}
+
+static void report_prompt_too_long(int32_t n_prompt, int32_t n_ctx) {
+    fprintf(stderr,
+            "error: the prompt has %d tokens and the context is %d; raise -c (context size) or "
+            "shorten the prompt\n",
+            (int)n_prompt, (int)n_ctx);
 }
 
 static int run_generate(const options *o, ui_state *ui) {
@@ -721,10 +774,7 @@ static int run_generate(const options *o, ui_state *ui) {
         goto done;
     }
     if (prompt.n >= n_ctx) {
-        fprintf(stderr,
-                "error: the prompt has %d tokens and the context is %d; raise -c (context size)"
-                " or shorten the prompt\n",
-                (int)prompt.n, (int)n_ctx);
+        report_prompt_too_long(prompt.n, n_ctx);
         rc = EXIT_RUNTIME;
         goto done;
     }
@@ -771,16 +821,11 @@ static int run_generate(const options *o, ui_state *ui) {
     fflush(stdout);
 
     if (st == QLM_ERR_CONTEXT_FULL) {
-        if (cache.n < prompt.n)
-            fprintf(stderr,
-                    "error: the prompt has %d tokens and the context is %d; raise -c (context "
-                    "size)\n",
-                    (int)prompt.n, (int)n_ctx);
-        else
-            stop_note = "context full";
+        if (cache.n < prompt.n) report_prompt_too_long(prompt.n, n_ctx);
+        else stop_note = "context full";
         rc = cache.n < prompt.n ? EXIT_RUNTIME : 0;
     } else if (st == QLM_ERR_CANCELLED) {
-        fputs("\ninterrupted\n", stderr);
+        fputs("interrupted\n", stderr);
         rc = EXIT_INTERRUPTED;
     } else if (st != QLM_OK) {
         fprintf(stderr, "error: generation failed: %s\n", ctx_error(ctx, st));
@@ -1237,6 +1282,205 @@ static int run_info(const options *o, ui_state *ui) {
 
 /* >>main ------------------------------------------------------------------------------------ */
 
+/* >>bench ----------------------------------------------------------------------------------
+   llama-bench's tests: pp N (prompt of N tokens in batches of -b, from an empty cache) and
+   tg N (N single-token decodes), each after -d tokens already in the cache, -r times; mean
+   and standard deviation of tokens/s. For tg, the bytes one decode step must stream (every
+   matrix the token multiplies, plus the KV cache it reads) over the step's time give the
+   effective bandwidth, shown beside this machine's read bandwidth measured here with the same
+   thread count (each thread sums its share of a 256 MiB buffer; best of 3). */
+
+typedef struct {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} bw_job;
+
+static void *bw_worker(void *arg) {
+    bw_job *j = (bw_job *)arg;
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    size_t i;
+    for (i = 0; i + 4 <= j->n; i += 4) {
+        a += j->p[i];
+        b += j->p[i + 1];
+        c += j->p[i + 2];
+        d += j->p[i + 3];
+    }
+    j->sum = a + b + c + d;
+    return NULL;
+}
+
+static double measure_bandwidth(int threads) {
+    size_t bytes = (size_t)256 << 20, n = bytes / 8, i;
+    uint64_t *buf = (uint64_t *)malloc(bytes);
+    double best = 0;
+    int rep, t;
+    if (!buf) return 0;
+    for (i = 0; i < n; i++) buf[i] = i * 2654435761u;
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    for (rep = 0; rep < 3; rep++) {
+        pthread_t th[64];
+        bw_job jobs[64];
+        double t0 = now_ms(), dt;
+        for (t = 0; t < threads; t++) {
+            jobs[t].p = buf + n / (size_t)threads * (size_t)t;
+            jobs[t].n = n / (size_t)threads;
+            pthread_create(&th[t], NULL, bw_worker, &jobs[t]);
+        }
+        for (t = 0; t < threads; t++) pthread_join(th[t], NULL);
+        dt = now_ms() - t0;
+        if (jobs[0].sum == 42) fputs("", stderr); /* keep the reads */
+        if (bytes / dt / 1e6 > best) best = (double)bytes / dt / 1e6;
+    }
+    free(buf);
+    return best; /* GB/s */
+}
+
+static void stats(const double *v, int n, double *mean, double *sd) {
+    double s = 0, q = 0;
+    int i;
+    for (i = 0; i < n; i++) s += v[i];
+    *mean = s / n;
+    for (i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+/* Fill the cache with `depth` tokens (not timed). */
+static qlm_status bench_fill(qlm_ctx *ctx, const int32_t *toks, int32_t depth, int32_t n_batch) {
+    qlm_ctx_truncate(ctx, 0);
+    return depth > 0 ? decode_tokens(ctx, toks, depth, n_batch, 0) : QLM_OK;
+}
+
+static int run_bench(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    qlm_ctx *ctx = NULL;
+    int32_t n_pp = o->n_prompt, n_tg = o->n_predict, i, n_vocab, total, threads;
+    int32_t *toks = NULL;
+    double *tps = NULL, bw, size_gib, step_bytes, kv_per_tok;
+    char size_s[32], params_s[32];
+    int rc, r, t, tied = 1;
+    uint64_t embd_bytes = 0;
+    const char *tests[2] = {"pp", "tg"};
+    rc = load_model(o, 0, ui, &model);
+    if (rc) return rc;
+    rc = new_context(o, model, &ctx);
+    if (rc) goto done;
+    n_vocab = qlm_model_n_vocab(model);
+    total = o->depth + (n_pp > n_tg ? n_pp : n_tg) + 1;
+    toks = (int32_t *)malloc((size_t)total * sizeof *toks);
+    tps = (double *)malloc((size_t)o->reps * sizeof *tps);
+    if (!toks || !tps) die_nomem();
+    for (i = 0; i < total; i++) toks[i] = (int32_t)((i * 7919u + 13) % (uint32_t)n_vocab);
+    for (i = 0; i < qlm_model_tensor_count(model); i++) {
+        const char *name;
+        uint64_t bytes;
+        qlm_model_tensor(model, i, &name, NULL, NULL, &bytes);
+        if (strcmp(name, "output.weight") == 0) tied = 0;
+        if (strcmp(name, "token_embd.weight") == 0) embd_bytes = bytes;
+    }
+    /* per decode step: all weights, less the embedding table when only one row of it is read;
+       plus K and V of every cached position (f16) */
+    step_bytes = (double)qlm_model_size(model) - (tied ? 0.0 : (double)embd_bytes);
+    kv_per_tok = (double)qlm_ctx_kv_bytes(ctx) / qlm_ctx_n_ctx(ctx);
+    threads = o->n_threads > 0 ? o->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    bw = measure_bandwidth(threads);
+    size_gib = (double)qlm_model_size(model) / (1024.0 * 1024.0 * 1024.0);
+    snprintf(size_s, sizeof size_s, "%.2f GiB", size_gib);
+    snprintf(params_s, sizeof params_s, "%.2f M", (double)qlm_model_n_params(model) / 1e6);
+    printf("| model | size | params | cpu | threads | test | t/s | GB/s | %% of %.1f GB/s |\n", bw);
+    printf("| ----- | ---: | -----: | --- | ------: | ---- | --: | ---: | ---: |\n");
+    for (t = 0; t < 2; t++) {
+        int32_t n = t == 0 ? n_pp : n_tg;
+        double mean, sd, gbs = 0;
+        char test[64];
+        if (n <= 0) continue;
+        for (r = 0; r < o->reps; r++) {
+            double t0;
+            qlm_status st = bench_fill(ctx, toks, o->depth, o->n_batch);
+            if (st != QLM_OK) goto fail;
+            t0 = now_ms();
+            if (t == 0) {
+                st = decode_tokens(ctx, toks + o->depth, n, o->n_batch, 0);
+            } else {
+                for (i = 0; i < n && st == QLM_OK; i++)
+                    st = qlm_decode(ctx, &toks[o->depth + i], 1, 0);
+            }
+            if (st != QLM_OK) goto fail;
+            tps[r] = n / ((now_ms() - t0) / 1000.0);
+            if (g_sigint) goto done;
+        }
+        stats(tps, o->reps, &mean, &sd);
+        if (t == 1) /* average cache length during the test: depth + n/2 */
+            gbs = mean * (step_bytes + kv_per_tok * (o->depth + n / 2.0)) / 1e9;
+        if (o->depth > 0) snprintf(test, sizeof test, "%s%d @ d%d", tests[t], n, o->depth);
+        else snprintf(test, sizeof test, "%s%d", tests[t], n);
+        printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f |", qlm_model_name(model), size_s,
+               params_s, qlm_ctx_cpu(ctx), threads, test, mean, sd);
+        if (t == 1) printf(" %.2f | %.0f%% |\n", gbs, bw > 0 ? 100.0 * gbs / bw : 0.0);
+        else printf(" | |\n");
+        fflush(stdout);
+    }
+    goto done;
+fail:
+    fprintf(stderr, "error: bench: %s\n", qlm_ctx_errmsg(ctx));
+    rc = EXIT_RUNTIME;
+done:
+    free(toks);
+    free(tps);
+    qlm_ctx_free(ctx);
+    qlm_model_free(model);
+    return rc;
+}
+
+/* >>synth ----------------------------------------------------------------------------------- */
+static int synth_progress(float f, void *user) {
+    ui_state *ui = (ui_state *)user;
+    if (ui->tty) fprintf(stderr, "\rwriting synthetic model %3d%%", (int)(f * 100));
+    return g_sigint != 0;
+}
+
+static int run_synth(const options *o, ui_state *ui) {
+    qlm_synth_params sp;
+    const char *shape = o->shape ? o->shape : "smollm2", *type = o->type ? o->type : "q4_0";
+    qlm_status st;
+    static const struct {
+        const char *name;
+        qlm_type type;
+        int mix;
+    } types[] = {{"q4_0", QLM_TYPE_Q4_0, 0}, {"q4_1", QLM_TYPE_Q4_1, 0}, {"q5_0", QLM_TYPE_Q5_0, 0},
+                 {"q5_1", QLM_TYPE_Q5_1, 0}, {"q8_0", QLM_TYPE_Q8_0, 0}, {"q2_k", QLM_TYPE_Q2_K, 0},
+                 {"q3_k", QLM_TYPE_Q3_K, 0}, {"q4_k", QLM_TYPE_Q4_K, 0}, {"q5_k", QLM_TYPE_Q5_K, 0},
+                 {"q6_k", QLM_TYPE_Q6_K, 0}, {"q4_k_m", QLM_TYPE_Q4_K, 1},
+                 {"q5_k_m", QLM_TYPE_Q5_K, 1}, {"f16", QLM_TYPE_F16, 0}, {"bf16", QLM_TYPE_BF16, 0}};
+    size_t i;
+    memset(&sp, 0, sizeof sp);
+    for (i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(type, types[i].name) == 0) break;
+    if (i == sizeof types / sizeof types[0])
+        return usage_error("synth: unknown --type '%s' (q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k "
+                           "q5_k q6_k q4_k_m q5_k_m f16 bf16)", type);
+    sp.type = types[i].type;
+    sp.mix_k_m = types[i].mix;
+    sp.seed = 1;
+    if (strcmp(shape, "smollm2") == 0) {
+        /* the defaults: SmolLM2-135M */
+    } else if (strcmp(shape, "llama1b") == 0) { /* Llama-3.2-1B */
+        sp.n_embd = 2048; sp.n_layer = 16; sp.n_head = 32; sp.n_head_kv = 8; sp.n_ff = 8192;
+        sp.n_vocab = 128256; sp.rope_base = 500000.0f; sp.n_ctx_train = 131072;
+    } else {
+        return usage_error("synth: unknown --shape '%s' (smollm2, llama1b)", shape);
+    }
+    st = qlm_write_synthetic(o->out_path, o->model_path, sp, synth_progress, ui);
+    if (ui->tty) fputs("\r\033[K", stderr);
+    if (st != QLM_OK) {
+        fprintf(stderr, "error: synth: %s\n", error_detail(st));
+        return EXIT_RUNTIME;
+    }
+    fprintf(stderr, "wrote %s (%s, %s)\n", o->out_path, shape, type);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     options o;
     ui_state ui;
@@ -1254,6 +1498,8 @@ int main(int argc, char **argv) {
     case MODE_CHAT: rc = run_chat(&o, &ui); break;
     case MODE_TOKENIZE: rc = run_tokenize(&o, &ui); break;
     case MODE_INFO: rc = run_info(&o, &ui); break;
+    case MODE_BENCH: rc = run_bench(&o, &ui); break;
+    case MODE_SYNTH: rc = run_synth(&o, &ui); break;
     default: rc = run_generate(&o, &ui); break;
     }
 done:

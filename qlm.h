@@ -224,8 +224,29 @@ QLM_API qlm_status qlm_generate(qlm_ctx *ctx, const char *prompt, int32_t n_pred
 /* Ask a running qlm_generate/qlm_decode on ctx to stop (safe from a signal handler). */
 QLM_API void qlm_ctx_interrupt(qlm_ctx *ctx);
 
-/* Pins the CPU kernels: "auto" (default) or "ref" (scalar reference). Per context. */
+/* Pins this context's CPU kernels: "auto" (the default: the best this CPU runs, or what the
+   environment variable QLM_CPU names), "ref" (scalar reference), "avx2", "avx512", "neon".
+   QLM_ERR_UNSUPPORTED if the CPU lacks it, QLM_ERR_INVALID_ARG if the build lacks it. */
 QLM_API qlm_status qlm_ctx_set_cpu(qlm_ctx *ctx, const char *variant);
+QLM_API const char *qlm_ctx_cpu(const qlm_ctx *ctx); /* the variant in use */
+
+/* Synthetic models, for speed and memory measurements only (random weights say nothing about
+   quality). Zero means default: the SmolLM2-135M shape. `type` is the matrices' type; with
+   mix_k_m set (and type Q4_K/Q5_K) the llama.cpp *_K_M choice is imitated: attn_v and ffn_down
+   of the first and last eighth of the layers and every third between, and the output
+   matrix, get Q6_K. The vocabulary is copied from vocab_src (a GGUF file) and padded with
+   unused tokens up to n_vocab. */
+typedef struct {
+    int32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx_train;
+    qlm_type type;   /* 0 (F32) is read as Q4_0 */
+    int mix_k_m;
+    int untied;      /* write a separate output.weight instead of tying it to token_embd */
+    float rope_base; /* 0: 10000 */
+    uint32_t seed;
+} qlm_synth_params;
+QLM_API qlm_status qlm_write_synthetic(const char *path, const char *vocab_src,
+                                       qlm_synth_params params, qlm_progress_fn progress,
+                                       void *user);
 
 #ifdef __cplusplus
 }
@@ -307,6 +328,7 @@ typedef struct qlm__backend {
    >>platform  files, mmap, time, cpu count
    >>log       errors and the log callback
    >>types     type table and reference kernels (quantise, dequantise, dot)
+   >>kernels   per-context kernel tables and CPU detection; >>kernels-x86, >>kernels-arm
    >>gguf      GGUF reader and writer
    >>tokenizer BPE and SentencePiece (before the model, which owns a vocabulary)
    >>threads   the thread pool
@@ -519,6 +541,7 @@ static void qlm__file_close(qlm__file *f) {
 
 /* >>types ----------------------------------------------------------------------------------- */
 #include "parts/types_ref.inc"
+#include "parts/kernels.inc"
 
 #include "parts/gguf.inc"
 

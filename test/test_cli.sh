@@ -158,6 +158,14 @@ if expect_ok "generate again with the same seed" \
     "$QLM" -m "$MODEL" -p "The capital of France is" -n 8 --temp 0 -s 1; then
     check "greedy generation is deterministic" test "$first" = "$(cat "$out")"
 fi
+if expect_ok "generate with -b 2 -t 1" \
+    "$QLM" -m "$MODEL" -p "The capital of France is" -n 8 --temp 0 -s 1 -b 2 -t 1; then
+    check "prompt in batches of 2 gives the same greedy text" test "$first" = "$(cat "$out")"
+fi
+if expect_ok "generate --cpu ref" \
+    "$QLM" -m "$MODEL" -p "The capital of France is" -n 4 --temp 0 -s 1 --cpu ref; then
+    check "--cpu ref generates text" grep -q "The capital of France is ." "$out"
+fi
 if expect_ok "generate --no-display-prompt -e" \
     "$QLM" -m "$MODEL" -p 'One,\ntwo,' -e --no-display-prompt -n 4 --temp 0.7 -s 3; then
     check "--no-display-prompt hides the prompt" sh -c "! grep -q 'One,' '$out'"
