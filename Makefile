@@ -13,7 +13,7 @@ TESTS := test_types test_tokenizer test_gguf test_model
 
 QLM_BIN ?= qlm
 
-.PHONY: all run model test test-asan clean
+.PHONY: all run model test test-asan test-arm clean
 all: $(QLM_BIN)
 
 $(QLM_BIN): $(BUILD)/qlm.o $(BUILD)/main.o
@@ -48,5 +48,9 @@ test-asan: $(MODEL)
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory test BUILD=build-asan \
 	    CFLAGS="-O1 -g $(SAN)" QLM_BIN=qlm-asan
 
+# aarch64: the NEON kernels and the CLI under qemu-user (needs gcc-aarch64-linux-gnu, qemu-user)
+test-arm: $(QLM_BIN) $(MODEL)
+	@bash test/run_arm.sh $(MODEL)
+
 clean:
-	rm -rf $(BUILD) build-asan qlm qlm-asan
+	rm -rf $(BUILD) build-arm build-asan qlm qlm-asan

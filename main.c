@@ -719,6 +719,7 @@ static void resync_cache(qlm_ctx *ctx, token_vec *cache) {
     int32_t n_past = qlm_ctx_n_past(ctx);
     if (cache->n > n_past) cache->n = n_past;
     qlm_ctx_truncate(ctx, cache->n);
+    if (cache->n > qlm_ctx_n_past(ctx)) cache->n = qlm_ctx_n_past(ctx);
 }
 
 static const char *ctx_error(const qlm_ctx *ctx, qlm_status st) {
@@ -959,6 +960,8 @@ static turn_result chat_turn(const options *o, qlm_model *model, qlm_ctx *ctx,
         keep = 0;
         qlm_ctx_truncate(ctx, 0);
     }
+    /* sliding-window caches may not rewind that far: the cache says where to resume */
+    if (keep > qlm_ctx_n_past(ctx)) keep = qlm_ctx_n_past(ctx);
     cache->n = keep;
     if (o->verbose)
         fprintf(stderr, "[conversation: %d tokens, %d reused from the cache]\n", (int)tokens->n,

@@ -206,7 +206,9 @@ QLM_API const char *qlm_ctx_errmsg(const qlm_ctx *ctx); /* last error of this co
 QLM_API int32_t qlm_ctx_n_ctx(const qlm_ctx *ctx);
 QLM_API int32_t qlm_ctx_n_past(const qlm_ctx *ctx); /* tokens in the KV cache */
 QLM_API uint64_t qlm_ctx_kv_bytes(const qlm_ctx *ctx); /* bytes allocated for the KV cache */
-/* Drop cached tokens from position n_keep on (0 clears the conversation). */
+/* Drop cached tokens from position n_keep on (0 clears the conversation). Sliding-window
+   layers cannot always rewind that far: then the cache is cleared; read qlm_ctx_n_past()
+   afterwards and decode from there. */
 QLM_API qlm_status qlm_ctx_truncate(qlm_ctx *ctx, int32_t n_keep);
 /* Run tokens through the model after what is cached. Logits are kept for the last token, or
    for every token when all_logits is nonzero. QLM_ERR_CONTEXT_FULL if they do not fit. */

@@ -1,0 +1,542 @@
+/* test_kernels.c — the SIMD kernels (parts/kernels_x86.inc, parts/kernels_arm.inc) against
+ * their scalar twins in parts/types_ref.inc.
+ *
+ *   gcc -std=c99 -O2 -g -Wall -Wextra -Wpedantic -Wundef -I. test/test_kernels.c -o test_kernels -lm -lpthread
+ *   ./test_kernels            run the tests
+ *   ./test_kernels --bench    ns per call and GB/s of weight bytes, ref vs each variant
+ *
+ * For every kernel variant this CPU runs (others are skipped with a note and count nothing):
+ *   - coverage: the variant really replaces every dot product and activation quantiser it
+ *     is meant to (so a forgotten fill line fails, rather than silently testing the ref);
+ *   - quantisers (q8_0, q8_1, q8_K, f16, bf16 rows): bytes EXACTLY equal to the reference,
+ *     on random rows, exact rounding ties, zeros, constants, one-hot rows, equal +-max ties,
+ *     subnormal / huge magnitudes, and (f16/bf16) inf and NaN;
+ *   - dot products, every weight type against its activation type, on 1..8 blocks (1..3
+ *     super-blocks for the K-quants) plus real row lengths (576, 2048): quantised random
+ *     rows, random bytes, and adversarial blocks (every byte 0x00 / 0xff / 0x77 / 0x88 /
+ *     0x7f / 0x81 / 0x55, scales zero, subnormal, smallest normal, one, largest finite).
+ *     The integer part of every kernel is exact; only the order of the float additions
+ *     differs from the reference.  So the check is
+ *         |simd - ref| <= tol[type] * M + 1e-30,
+ *     M = sum over elements of |x_j| * |y_j| from the dequantised rows (for types with a
+ *     min, |scale part| + |min part| of x_j, so cancelling terms still count), which bounds
+ *     the size of every partial sum.  The tolerances are in k_dot_cases below.
+ * The last line printed is "N passed, N failed"; the exit status is 1 on failure. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, for --bench */
+#define QLM_IMPLEMENTATION
+#include "../qlm.h"
+
+#include <time.h>
+
+static int g_pass, g_fail;
+
+#define CHECK(cond, ...)                                                  \
+    do {                                                                  \
+        if (cond) {                                                       \
+            g_pass++;                                                     \
+        } else {                                                          \
+            g_fail++;                                                     \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                   \
+            printf(__VA_ARGS__);                                          \
+            printf("\n");                                                 \
+        }                                                                 \
+    } while (0)
+
+/* ---- deterministic random numbers (xorshift64*) ------------------------- */
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rng_u64(void) {
+    g_rng ^= g_rng >> 12; g_rng ^= g_rng << 25; g_rng ^= g_rng >> 27;
+    return g_rng * 0x2545F4914F6CDD1Dull;
+}
+static uint32_t rng_below(uint32_t n) { return (uint32_t)((rng_u64() >> 32) % n); }
+static float rng_uniform(void) { return (float)(rng_u64() >> 40) / 16777216.0f; } /* [0,1) */
+static float rng_normal(void) {
+    int64_t s = 0;
+    int k;
+    for (k = 0; k < 4; k++) s += (int64_t)(rng_u64() >> 40);
+    return (float)(s - 33554432) * (1.7320508f / 16777216.0f);
+}
+
+/* ---- the cases ----------------------------------------------------------- */
+
+/* Relative tolerances (of M, see the top).  Where they come from:
+ *  TOL_FLOAT_ROW  f32/f16/bf16: the ref sums float products in double, the SIMD code in 32
+ *                 float lanes (FMA: products unrounded); with n <= 2048 a lane adds <= 64
+ *                 terms, plus the 5-step reduction: error <= ~70 * 2^-24 * M = 4.2e-6 * M.
+ *  TOL_BLOCK32    q4_0 q4_1 q5_0 q5_1 q8_0: exact int32 per block; per block one rounding
+ *                 of d_x*d_y, one of the int->float (exact: |sum| < 2^24), FMA into 2x8
+ *                 lanes (<= 64 blocks -> <= 4 adds per lane) + reduction; the ref rounds
+ *                 ~3 times per block and adds sequentially (<= 64 adds): <= ~70 * 2^-24.
+ *  TOL_KQUANT     q2_K..q6_K: exact int32 per super-block, converted once to float (q6_K's
+ *                 sum can pass 2^24: one more rounding), one FMA per block; the ref keeps 8
+ *                 float lanes: <= ~20 * 2^-24 for <= 8 super-blocks; same limit as above.
+ * The limits are generous next to these estimates (~2x) but still ~1e5 times below a
+ * single wrong code or scale in a block, which is what they are there to catch. */
+#define TOL_FLOAT_ROW 1e-5
+#define TOL_BLOCK32   8e-6
+#define TOL_KQUANT    8e-6
+#define ABS_FLOOR     1e-30 /* results in the float subnormal range lose relative precision */
+
+typedef struct {
+    qlm_type type;
+    double   tol;
+    int      d_off, m_off; /* byte offsets of the fp16 scale and min fields, -1 if none */
+} dot_case;
+
+static const dot_case k_dot_cases[] = {
+    {QLM_TYPE_F32, TOL_FLOAT_ROW, -1, -1},
+    {QLM_TYPE_F16, TOL_FLOAT_ROW, -1, -1},
+    {QLM_TYPE_BF16, TOL_FLOAT_ROW, -1, -1},
+    {QLM_TYPE_Q4_0, TOL_BLOCK32, (int)offsetof(qlm__block_q4_0, d), -1},
+    {QLM_TYPE_Q4_1, TOL_BLOCK32, (int)offsetof(qlm__block_q4_1, d), (int)offsetof(qlm__block_q4_1, m)},
+    {QLM_TYPE_Q5_0, TOL_BLOCK32, (int)offsetof(qlm__block_q5_0, d), -1},
+    {QLM_TYPE_Q5_1, TOL_BLOCK32, (int)offsetof(qlm__block_q5_1, d), (int)offsetof(qlm__block_q5_1, m)},
+    {QLM_TYPE_Q8_0, TOL_BLOCK32, (int)offsetof(qlm__block_q8_0, d), -1},
+    {QLM_TYPE_Q2_K, TOL_KQUANT, (int)offsetof(qlm__block_q2_K, d), (int)offsetof(qlm__block_q2_K, dmin)},
+    {QLM_TYPE_Q3_K, TOL_KQUANT, (int)offsetof(qlm__block_q3_K, d), -1},
+    {QLM_TYPE_Q4_K, TOL_KQUANT, (int)offsetof(qlm__block_q4_K, d), (int)offsetof(qlm__block_q4_K, dmin)},
+    {QLM_TYPE_Q5_K, TOL_KQUANT, (int)offsetof(qlm__block_q5_K, d), (int)offsetof(qlm__block_q5_K, dmin)},
+    {QLM_TYPE_Q6_K, TOL_KQUANT, (int)offsetof(qlm__block_q6_K, d), -1},
+};
+#define N_DOT_CASES ((int)(sizeof k_dot_cases / sizeof k_dot_cases[0]))
+
+/* activation quantisers a variant must provide */
+static const qlm_type k_act_types[] = {QLM_TYPE_Q8_0, QLM_TYPE_Q8_1, QLM_TYPE_Q8_K, QLM_TYPE_F16, QLM_TYPE_BF16};
+#define N_ACT_TYPES ((int)(sizeof k_act_types / sizeof k_act_types[0]))
+
+static const char *const k_variants[] = {"avx2", "avx512", "neon"};
+#define N_VARIANTS ((int)(sizeof k_variants / sizeof k_variants[0]))
+
+#define MAX_N 4096
+#define MAX_BYTES (MAX_N * 4 + 1024)
+
+static void put_f16(uint8_t *p, qlm__f16 h) { memcpy(p, &h, 2); }
+
+/* ---- activation quantisers: exact bytes ---------------------------------- */
+
+/* Fill n floats with pattern `mode` (see the switch); blk = the type's block size. */
+static void gen_floats(float *x, int n, int mode, int blk) {
+    int i, j;
+    float sc;
+    switch (mode) {
+    case 0: /* normal, random per-block scale over 60 decades */
+        for (i = 0; i < n; i += blk) {
+            sc = powf(10.0f, (float)rng_below(61) - 30.0f);
+            for (j = i; j < i + blk && j < n; j++) x[j] = rng_normal() * sc;
+        }
+        break;
+    case 1: /* exact rounding ties: amax = 127 so the scale is 1 and x*id = k + 0.5 */
+        for (i = 0; i < n; i += blk) {
+            for (j = i; j < i + blk && j < n; j++) x[j] = (float)((int)rng_below(253) - 126) + 0.5f;
+            x[i + (int)rng_below((uint32_t)(n - i < blk ? n - i : blk))] = rng_below(2) ? 127.0f : -127.0f;
+        }
+        break;
+    case 2: /* zeros, constants, one-hot, +-max ties, per block */
+        for (i = 0; i < n; i += blk) {
+            int m = (int)rng_below(5), len = n - i < blk ? n - i : blk;
+            float c = rng_normal();
+            for (j = i; j < i + len; j++) x[j] = m == 0 ? 0.0f : m == 1 ? c : m == 2 ? 0.0f : rng_normal() * 0.5f;
+            if (m == 2) x[i + (int)rng_below((uint32_t)len)] = c;
+            if (m == 3 && len > 1) { x[i] = -2.0f; x[i + len - 1] = 2.0f; }
+            if (m == 4 && len > 1) { x[i] = 2.0f; x[i + len - 1] = -2.0f; }
+        }
+        break;
+    case 3: /* quarter steps: amax = 63.5 -> id = 2 gives more ties */
+        for (i = 0; i < n; i += blk) {
+            for (j = i; j < i + blk && j < n; j++) x[j] = (float)((int)rng_below(253) - 126) * 0.5f + 0.25f * (float)(rng_below(2));
+            for (j = i; j < i + blk && j < n; j++) if (fabsf(x[j]) > 63.0f) x[j] = 0.25f;
+            x[i] = -63.5f;
+        }
+        break;
+    case 4: /* every magnitude, subnormals included (random finite bit patterns) */
+        for (i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)rng_u64();
+            if (((u >> 23) & 0xff) == 0xff) u &= 0xbfffffffu;
+            x[i] = qlm__bits_f32(u);
+        }
+        break;
+    case 5: /* half-float and bfloat16 rounding ties, and near the f16 limits */
+        for (i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)rng_u64();
+            int m = (int)rng_below(4);
+            if (m == 0) u = (u & 0xffffe000u) | 0x1000u;         /* f16 tie (normal range) */
+            else if (m == 1) u = (u & 0xffff0000u) | 0x8000u;    /* bf16 tie */
+            else if (m == 2) u = (u & 0x8000ffffu) | ((uint32_t)(102 + rng_below(40)) << 23); /* 2^-25..2^14 */
+            else u = (u & 0x807fffffu) | ((uint32_t)(140 + rng_below(4)) << 23); /* ~65504 */
+            if (((u >> 23) & 0xff) == 0xff) u &= 0xbfffffffu;
+            x[i] = qlm__bits_f32(u);
+        }
+        break;
+    default: /* 6: specials for the float rows: inf, NaN, -0 */
+        for (i = 0; i < n; i++) {
+            static const uint32_t sp[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u, 0x7f800001u,
+                                          0x80000000u, 0x00000001u, 0x477ff000u, 0x477fefffu, 0x33000000u, 0x33000001u};
+            x[i] = rng_below(3) ? rng_normal() : qlm__bits_f32(sp[rng_below((uint32_t)(sizeof sp / sizeof sp[0]))]);
+        }
+        break;
+    }
+}
+
+static void test_quantisers(const qlm__kernels *k, const char *vname) {
+    static float x[MAX_N];
+    static uint8_t a[MAX_BYTES], b[MAX_BYTES];
+    int ti, mode, trial;
+    for (ti = 0; ti < N_ACT_TYPES; ti++) {
+        qlm_type t = k_act_types[ti];
+        const qlm__type_traits_t *tt = &qlm__type_traits[t];
+        int blk = (int)tt->blck_size, isfloat = !tt->is_quantized;
+        static const int lens_q[] = {1, 2, 3, 4, 5, 6, 7, 8, 18, 64};
+        static const int lens_k[] = {1, 2, 3, 8};
+        static const int lens_f[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 40, 257, 576, 2048};
+        const int *lens = isfloat ? lens_f : blk == QLM__QK_K ? lens_k : lens_q;
+        int nlens = isfloat ? (int)(sizeof lens_f / sizeof lens_f[0])
+                  : blk == QLM__QK_K ? (int)(sizeof lens_k / sizeof lens_k[0]) : (int)(sizeof lens_q / sizeof lens_q[0]);
+        int cases = 0, bad = 0, li;
+        if (k->from_float[t] == tt->from_float) continue;
+        for (li = 0; li < nlens; li++) {
+            int n = isfloat ? lens[li] : lens[li] * blk;
+            size_t bytes = qlm__row_size(t, n);
+            for (mode = 0; mode <= (isfloat ? 6 : 5); mode++) {
+                for (trial = 0; trial < 8; trial++) {
+                    gen_floats(x, n, mode, isfloat ? 32 : blk);
+                    memset(a, 0xa5, bytes + 16);
+                    memset(b, 0xa5, bytes + 16);
+                    tt->from_float(x, a, n);
+                    k->from_float[t](x, b, n);
+                    cases++;
+                    if (memcmp(a, b, bytes + 16) != 0) {
+                        size_t j = 0;
+                        while (a[j] == b[j]) j++;
+                        if (bad++ < 3)
+                            printf("  %s quant %s n=%d mode %d: byte %zu of %zu: ref %02x, %s %02x\n", vname,
+                                   tt->name, n, mode, j, bytes, a[j], vname, b[j]);
+                    }
+                }
+            }
+        }
+        CHECK(bad == 0, "%s: quantiser %s: %d of %d rows differ from the reference", vname, tt->name, bad, cases);
+        printf("  %-6s quant %-4s  %4d rows, all bytes equal: %s\n", vname, tt->name, cases, bad ? "NO" : "yes");
+    }
+}
+
+/* ---- dot products: tolerance checks -------------------------------------- */
+
+/* Weight row of n elements.  mode 0: quantised random floats; 1: random bytes (sane
+   scales); 2: adversarial, one pattern for the whole row; 3: adversarial, mixed per block. */
+static const uint8_t k_patterns[] = {0x00, 0xff, 0x77, 0x88, 0x7f, 0x81, 0x55};
+static const qlm__f16 k_scales[] = {0x0000, 0x0001, 0x0400, 0x3c00, 0x7bff, 0x2e66, 0xb555};
+
+static void gen_weights(const dot_case *c, uint8_t *w, int n, int mode) {
+    const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
+    int nb = (int)(n / tt->blck_size), bs = (int)tt->type_size, i, j;
+    static float x[MAX_N];
+    if (!tt->is_quantized) {
+        for (i = 0; i < n; i++) {
+            float v = mode == 0 ? rng_normal() : mode == 1 ? rng_normal() * powf(2.0f, (float)rng_below(80) - 40.0f)
+                                                           : (float)k_patterns[rng_below(7)] - 128.0f;
+            if (mode == 3 && rng_below(4) == 0) v = 0.0f;
+            if (c->type == QLM_TYPE_F32) memcpy(w + 4 * i, &v, 4);
+            else if (c->type == QLM_TYPE_F16) {
+                qlm__f16 h = mode == 1 ? (qlm__f16)(rng_u64() & 0xffff) : qlm__fp32_to_fp16(v);
+                if ((h & 0x7c00) == 0x7c00) h &= 0xbfff; /* no inf / NaN */
+                memcpy(w + 2 * i, &h, 2);
+            } else {
+                qlm__bf16 h = qlm__fp32_to_bf16(v);
+                memcpy(w + 2 * i, &h, 2);
+            }
+        }
+        return;
+    }
+    if (mode == 0) {
+        for (i = 0; i < n; i++) x[i] = rng_normal() * (i % 97 == 0 ? 8.0f : 1.0f);
+        tt->from_float(x, w, n);
+        return;
+    }
+    {
+        uint8_t p = k_patterns[rng_below(7)];
+        qlm__f16 d = k_scales[rng_below(7)], m = k_scales[rng_below(7)];
+        for (i = 0; i < nb; i++) {
+            uint8_t *blk = w + (size_t)i * (size_t)bs;
+            if (mode == 3) { p = k_patterns[rng_below(7)]; d = k_scales[rng_below(7)]; m = k_scales[rng_below(7)]; }
+            for (j = 0; j < bs; j++) blk[j] = mode == 1 ? (uint8_t)rng_u64() : p;
+            if (mode == 1) {
+                d = qlm__fp32_to_fp16(rng_normal() * 0.01f);
+                m = qlm__fp32_to_fp16(rng_normal() * 0.01f);
+            }
+            if (c->d_off >= 0) put_f16(blk + c->d_off, d);
+            if (c->m_off >= 0) put_f16(blk + c->m_off, m);
+            if (c->type == QLM_TYPE_Q8_0) /* -128 is outside q8_0's code range (see kernels_x86.inc) */
+                for (j = 2; j < bs; j++) if (blk[j] == 0x80) blk[j] = 0x81;
+        }
+    }
+}
+
+/* Activation row in type vt.  mode 0: quantised random floats (ref quantiser); 1: random
+   codes; 2: adversarial (all +127, all -127, alternating, zero; scales from a list). The
+   derived fields (q8_1 s, q8_K bsums) are kept consistent, as the quantiser makes them. */
+static void gen_acts(qlm_type vt, uint8_t *y, int n, int mode) {
+    const qlm__type_traits_t *tt = &qlm__type_traits[vt];
+    static float x[MAX_N];
+    int i, j, nb = (int)(n / tt->blck_size);
+    if (mode == 0 || !tt->is_quantized) {
+        for (i = 0; i < n; i++) x[i] = rng_normal() * (mode == 2 ? 1000.0f : 1.0f);
+        if (mode == 1) /* wide range of magnitudes (f16 activations must stay finite) */
+            for (i = 0; i < n; i++) x[i] *= vt == QLM_TYPE_F16 ? powf(2.0f, (float)rng_below(20) - 10.0f)
+                                                               : powf(2.0f, (float)rng_below(60) - 30.0f);
+        tt->from_float(x, y, n);
+        return;
+    }
+    for (i = 0; i < nb; i++) {
+        int8_t q[QLM__QK_K];
+        int len = (int)tt->blck_size, sum = 0, pat = (int)rng_below(4);
+        for (j = 0; j < len; j++) {
+            q[j] = mode == 1 ? (int8_t)((int)rng_below(255) - 127)
+                 : (int8_t)(pat == 0 ? 127 : pat == 1 ? -127 : pat == 2 ? ((j & 1) ? 127 : -127) : 0);
+            sum += q[j];
+        }
+        if (vt == QLM_TYPE_Q8_K) {
+            static const float kd[] = {0.0f, 1e-20f, 1e-3f, 1.0f, 100.0f};
+            qlm__block_q8_K *b = (qlm__block_q8_K *)y + i;
+            b->d = mode == 1 ? rng_uniform() * 0.01f : kd[rng_below(5)];
+            memcpy(b->qs, q, QLM__QK_K);
+            for (j = 0; j < QLM__QK_K / 16; j++) {
+                int s = 0, l;
+                for (l = 0; l < 16; l++) s += q[16 * j + l];
+                b->bsums[j] = (int16_t)s;
+            }
+        } else {
+            static const qlm__f16 kd[] = {0x0000, 0x0001, 0x1400, 0x3c00, 0x4800};
+            qlm__f16 d = mode == 1 ? qlm__fp32_to_fp16(rng_uniform() * 0.01f) : kd[rng_below(5)];
+            if (vt == QLM_TYPE_Q8_0) {
+                qlm__block_q8_0 *b = (qlm__block_q8_0 *)y + i;
+                b->d = d;
+                memcpy(b->qs, q, 32);
+            } else {
+                qlm__block_q8_1 *b = (qlm__block_q8_1 *)y + i;
+                b->d = d;
+                b->s = qlm__fp32_to_fp16((float)sum * qlm__fp16_to_fp32(d));
+                memcpy(b->qs, q, 32);
+            }
+        }
+    }
+}
+
+static void dequant(qlm_type t, const void *src, float *dst, int n) {
+    if (t == QLM_TYPE_Q8_1) qlm__dequant_row_q8_1_ref(src, dst, n);
+    else qlm__type_traits[t].to_float(src, dst, n);
+}
+
+/* M of the header comment: sum |x_j| |y_j|, with x split into scale and min parts. */
+static double magnitude(const dot_case *c, const uint8_t *w, const uint8_t *y, int n) {
+    static float xs[MAX_N], xm[MAX_N], yf[MAX_N];
+    static uint8_t tmp[MAX_BYTES];
+    const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
+    double m = 0.0;
+    int i;
+    dequant(tt->vec_dot_type, y, yf, n);
+    if (c->m_off < 0) {
+        dequant(c->type, w, xs, n);
+        for (i = 0; i < n; i++) m += fabs((double)xs[i]) * fabs((double)yf[i]);
+    } else {
+        int nb = (int)(n / tt->blck_size), bs = (int)tt->type_size;
+        size_t bytes = (size_t)nb * (size_t)bs;
+        memcpy(tmp, w, bytes);
+        for (i = 0; i < nb; i++) put_f16(tmp + (size_t)i * (size_t)bs + c->m_off, 0);
+        dequant(c->type, tmp, xs, n);
+        memcpy(tmp, w, bytes);
+        for (i = 0; i < nb; i++) put_f16(tmp + (size_t)i * (size_t)bs + c->d_off, 0);
+        dequant(c->type, tmp, xm, n);
+        for (i = 0; i < n; i++) m += (fabs((double)xs[i]) + fabs((double)xm[i])) * fabs((double)yf[i]);
+    }
+    return m;
+}
+
+static void test_dots(const qlm__kernels *k, const char *vname) {
+    static uint8_t w[MAX_BYTES], y[MAX_BYTES];
+    int ci, li, mode, trial;
+    for (ci = 0; ci < N_DOT_CASES; ci++) {
+        const dot_case *c = &k_dot_cases[ci];
+        const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
+        qlm__vec_dot_fn ref = tt->vec_dot, simd = k->vec_dot[c->type];
+        static const int lens_q[] = {1, 2, 3, 4, 5, 6, 7, 8, 18, 64};
+        static const int lens_k[] = {1, 2, 3, 8};
+        static const int lens_f[] = {1, 2, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 255, 257, 576, 2048};
+        int blk = (int)tt->blck_size;
+        const int *lens = blk == 1 ? lens_f : blk == QLM__QK_K ? lens_k : lens_q;
+        int nlens = blk == 1 ? (int)(sizeof lens_f / sizeof lens_f[0])
+                  : blk == QLM__QK_K ? (int)(sizeof lens_k / sizeof lens_k[0]) : (int)(sizeof lens_q / sizeof lens_q[0]);
+        int cases = 0, bad = 0, exact = 0;
+        double worst = 0.0;
+        if (simd == ref) continue;
+        for (li = 0; li < nlens; li++) {
+            int n = lens[li] * blk;
+            for (mode = 0; mode < 4; mode++) {
+                for (trial = 0; trial < 12; trial++) {
+                    float r = 0.0f, v = 0.0f;
+                    double m, err, lim;
+                    gen_weights(c, w, n, mode);
+                    gen_acts(tt->vec_dot_type, y, n, trial % 3);
+                    ref(n, &r, w, y);
+                    simd(n, &v, w, y);
+                    m = magnitude(c, w, y, n);
+                    err = fabs((double)v - (double)r);
+                    lim = c->tol * m + ABS_FLOOR;
+                    cases++;
+                    if (v == r) exact++;
+                    if (m > 0.0 && err / m > worst) worst = err / m;
+                    if (!(err <= lim) || !isfinite(v) || !isfinite(r)) {
+                        if (bad++ < 3)
+                            printf("  %s dot %s n=%d mode %d acts %d: ref %.9g %s %.9g |diff| %.3g > %.3g (M %.3g)\n",
+                                   vname, tt->name, n, mode, trial % 3, (double)r, vname, (double)v, err, lim, m);
+                    }
+                }
+            }
+        }
+        CHECK(bad == 0, "%s: vec_dot %s: %d of %d rows outside %.1e * M", vname, tt->name, bad, cases, c->tol);
+        printf("  %-6s dot %-4s  %4d rows, worst |diff|/M %.2e (limit %.0e), bit-equal to ref %d\n", vname,
+               tt->name, cases, worst, c->tol, exact);
+    }
+}
+
+/* ---- coverage: the variant replaces what it should ----------------------- */
+
+static void test_coverage(const qlm__kernels *k, const char *vname) {
+    int i;
+    if (strcmp(vname, "neon") == 0) return; /* its list is the ARM file's business */
+    for (i = 0; i < N_DOT_CASES; i++) {
+        qlm_type t = k_dot_cases[i].type;
+        CHECK(k->vec_dot[t] != qlm__type_traits[t].vec_dot, "%s: vec_dot %s is still the reference",
+              vname, qlm__type_traits[t].name);
+    }
+    for (i = 0; i < N_ACT_TYPES; i++) {
+        qlm_type t = k_act_types[i];
+        CHECK(k->from_float[t] != qlm__type_traits[t].from_float, "%s: quantiser %s is still the reference",
+              vname, qlm__type_traits[t].name);
+    }
+}
+
+/* ---- benchmark ----------------------------------------------------------- */
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* ns per call of dot over `rows` weight rows of K (cache-resident working set), best of 3. */
+static double bench_dot(qlm__vec_dot_fn dot, int K, const uint8_t *w, size_t rowb, int rows, const uint8_t *y) {
+    double best = 1e30;
+    int rep, r, it, iters = 1;
+    volatile float sink = 0.0f;
+    for (;;) { /* calibrate to ~20 ms */
+        double t0 = now_ns();
+        for (it = 0; it < iters; it++)
+            for (r = 0; r < rows; r++) { float s; dot(K, &s, w + (size_t)r * rowb, y); sink += s; }
+        if (now_ns() - t0 > 2e7 || iters > (1 << 20)) break;
+        iters *= 2;
+    }
+    for (rep = 0; rep < 3; rep++) {
+        double t0 = now_ns(), t;
+        for (it = 0; it < iters; it++)
+            for (r = 0; r < rows; r++) { float s; dot(K, &s, w + (size_t)r * rowb, y); sink += s; }
+        t = (now_ns() - t0) / ((double)iters * rows);
+        if (t < best) best = t;
+    }
+    (void)sink;
+    return best;
+}
+
+static double bench_quant(qlm__from_float_fn q, int K, const float *x, uint8_t *y) {
+    double best = 1e30;
+    int rep, it, iters = 1;
+    for (;;) {
+        double t0 = now_ns();
+        for (it = 0; it < iters; it++) q(x, y, K);
+        if (now_ns() - t0 > 2e7 || iters > (1 << 22)) break;
+        iters *= 2;
+    }
+    for (rep = 0; rep < 3; rep++) {
+        double t0 = now_ns(), t;
+        for (it = 0; it < iters; it++) q(x, y, K);
+        t = (now_ns() - t0) / iters;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+static int run_bench(void) {
+    static const int Ks[] = {576, 2048};
+    qlm__kernels kv[1 + N_VARIANTS];
+    const char *names[1 + N_VARIANTS];
+    int nv = 0, v, ki, ci;
+    size_t wcap = (size_t)1 << 20;
+    uint8_t *w = (uint8_t *)malloc(wcap), *y = (uint8_t *)malloc(MAX_BYTES);
+    float *x = (float *)malloc(MAX_N * sizeof(float));
+    if (!w || !y || !x) return 1;
+    qlm__kernels_select(&kv[0], "ref");
+    names[nv++] = "ref";
+    for (v = 0; v < N_VARIANTS; v++)
+        if (qlm__kernels_select(&kv[nv], k_variants[v]) == QLM_OK) names[nv++] = k_variants[v];
+    printf("vec_dot, one activation row against a %d KiB cache-resident set of weight rows\n", (int)(wcap >> 10));
+    printf("%-5s %5s", "type", "K");
+    for (v = 0; v < nv; v++) printf(" | %7s ns   GB/s", names[v]);
+    printf("\n");
+    for (ki = 0; ki < 2; ki++) {
+        int K = Ks[ki];
+        for (ci = 0; ci < N_DOT_CASES; ci++) {
+            const dot_case *c = &k_dot_cases[ci];
+            const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
+            size_t rowb = qlm__row_size(c->type, K);
+            int rows, r;
+            if (K % tt->blck_size) continue;
+            rows = (int)(wcap / rowb);
+            for (r = 0; r < rows; r++) gen_weights(c, w + (size_t)r * rowb, K, 0);
+            gen_acts(tt->vec_dot_type, y, K, 0);
+            printf("%-5s %5d", tt->name, K);
+            for (v = 0; v < nv; v++) {
+                double ns = bench_dot(kv[v].vec_dot[c->type], K, w, rowb, rows, y);
+                printf(" | %10.1f %6.2f", ns, (double)rowb / ns);
+            }
+            printf("\n");
+        }
+    }
+    printf("\nactivation quantisers, ns per row\n");
+    for (ki = 0; ki < 2; ki++) {
+        int K = Ks[ki], i;
+        for (i = 0; i < K; i++) x[i] = rng_normal();
+        for (ci = 0; ci < N_ACT_TYPES; ci++) {
+            qlm_type t = k_act_types[ci];
+            if (K % qlm__type_traits[t].blck_size) continue;
+            printf("%-5s %5d", qlm__type_traits[t].name, K);
+            for (v = 0; v < nv; v++) printf(" | %10.1f %6s", bench_quant(kv[v].from_float[t], K, x, y), "");
+            printf("\n");
+        }
+    }
+    free(w); free(y); free(x);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int v;
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0) return run_bench();
+    {
+        qlm__kernels k;
+        CHECK(qlm__kernels_select(&k, "ref") == QLM_OK && k.vec_dot[QLM_TYPE_Q4_0] == qlm__vec_dot_q4_0_ref,
+              "ref selection gives the reference table");
+    }
+    for (v = 0; v < N_VARIANTS; v++) {
+        qlm__kernels k;
+        if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) {
+            printf("note: kernels '%s' not in this build or not supported by this CPU: skipped\n", k_variants[v]);
+            continue;
+        }
+        printf("variant %s\n", k_variants[v]);
+        g_rng = 0x9E3779B97F4A7C15ull + (uint64_t)v;
+        test_coverage(&k, k_variants[v]);
+        test_quantisers(&k, k_variants[v]);
+        test_dots(&k, k_variants[v]);
+    }
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail != 0;
+}
