@@ -4,16 +4,17 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wundef
 LDLIBS  := -lm -lpthread
 MODEL   ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
+GEMMA   ?= models/gemma-3-270m-Q4_K_M.gguf
 PROMPT  ?= The three most useful things to pack for a week of hiking are
 BUILD   := build
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 HDRS := qlm.h $(wildcard parts/*.inc)
-TESTS := test_types test_tokenizer test_gguf test_model
+TESTS := test_types test_kernels test_tokenizer test_gguf test_model
 
 QLM_BIN ?= qlm
 
-.PHONY: all run model test test-asan test-arm clean
+.PHONY: all run model model-gemma3 test test-asan test-arm clean
 all: $(QLM_BIN)
 
 $(QLM_BIN): $(BUILD)/qlm.o $(BUILD)/main.o
@@ -28,7 +29,10 @@ $(BUILD):
 
 $(MODEL):
 	bash models/fetch.sh smollm2
+$(GEMMA):
+	bash models/fetch.sh gemma3
 model: $(MODEL)
+model-gemma3: $(GEMMA)
 
 run: qlm $(MODEL)
 	./qlm -m $(MODEL) -p "$(PROMPT)" -n 64 --temp 0
@@ -40,11 +44,11 @@ $(BUILD)/test_model: test/test_model.c $(BUILD)/qlm.o qlm.h
 $(BUILD)/%: test/%.c $(HDRS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
-test: $(QLM_BIN) $(MODEL) $(addprefix $(BUILD)/,$(TESTS))
+test: $(QLM_BIN) $(MODEL) $(GEMMA) $(addprefix $(BUILD)/,$(TESTS))
 	@bash test/run.sh $(BUILD) ./$(QLM_BIN) $(MODEL)
 
 # the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build dir
-test-asan: $(MODEL)
+test-asan: $(MODEL) $(GEMMA)
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory test BUILD=build-asan \
 	    CFLAGS="-O1 -g $(SAN)" QLM_BIN=qlm-asan
 

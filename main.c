@@ -236,7 +236,7 @@ typedef struct {
     int no_display_prompt, escape, verbose;
     int no_bos, parse_special, ids_only;
     int32_t reps, depth;                 /* bench */
-    const char *out_path, *shape, *type; /* synth */
+    const char *out_path, *shape, *type, *arch; /* synth */
     int32_t n_prompt; /* bench: -p N */
 } options;
 
@@ -266,6 +266,7 @@ static const option_spec option_table[] = {
     {"-o", "--output", ARG_STRING, OPT(out_path), MODE_SYNTH, 0, 0},
     {"--shape", NULL, ARG_STRING, OPT(shape), MODE_SYNTH, 0, 0},
     {"--type", NULL, ARG_STRING, OPT(type), MODE_SYNTH, 0, 0},
+    {"--arch", NULL, ARG_STRING, OPT(arch), MODE_SYNTH, 0, 0},
     {"--vocab-from", NULL, ARG_STRING, OPT(model_path), MODE_SYNTH, 0, 0},
     {"-s", "--seed", ARG_SEED, OPT(seed), MODE_SAMPLING, 0, 0},
     {"--temp", NULL, ARG_FLOAT, OPT(temp), MODE_SAMPLING, 0, 0},
@@ -292,7 +293,8 @@ static const char usage_text[] =
     "  qlm info -m FILE                  print metadata and tensors of a GGUF model\n"
     "  qlm bench -m FILE [-p N] [-n N] [-t N] [-r N] [-d N]\n"
     "                                    prompt (pp) and decode (tg) speed, markdown table\n"
-    "  qlm synth -o FILE --shape smollm2|llama1b --type T [--vocab-from GGUF]\n"
+    "  qlm synth -o FILE --shape smollm2|llama1b --type T [--arch llama|qwen2|qwen3]\n"
+    "            [--vocab-from GGUF]\n"
     "                                    random-weight model for speed tests (T: q4_0, q8_0,\n"
     "                                    q4_k_m, ...; vocabulary from the default model)\n"
     "  qlm --help | --version\n"
@@ -1466,6 +1468,7 @@ static int run_synth(const options *o, ui_state *ui) {
     sp.type = types[i].type;
     sp.mix_k_m = types[i].mix;
     sp.seed = 1;
+    sp.arch = o->arch;
     if (strcmp(shape, "smollm2") == 0) {
         /* the defaults: SmolLM2-135M */
     } else if (strcmp(shape, "llama1b") == 0) { /* Llama-3.2-1B */

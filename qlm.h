@@ -245,6 +245,7 @@ typedef struct {
     int untied;      /* write a separate output.weight instead of tying it to token_embd */
     float rope_base; /* 0: 10000 */
     uint32_t seed;
+    const char *arch; /* NULL: "llama"; also "qwen2" (QKV biases) and "qwen3" (QK norms) */
 } qlm_synth_params;
 QLM_API qlm_status qlm_write_synthetic(const char *path, const char *vocab_src,
                                        qlm_synth_params params, qlm_progress_fn progress,

@@ -15,8 +15,9 @@
  *     super-blocks for the K-quants) plus real row lengths (576, 2048): quantised random
  *     rows, random bytes, and adversarial blocks (every byte 0x00 / 0xff / 0x77 / 0x88 /
  *     0x7f / 0x81 / 0x55, scales zero, subnormal, smallest normal, one, largest finite).
- *     The integer part of every kernel is exact; only the order of the float additions
- *     differs from the reference.  So the check is
+ *     Quantised types must be bit-identical to the reference (integer sums are exact and
+ *     the kernels repeat the reference's float expressions in its order).  Float rows
+ *     (f32/f16/bf16) sum in a different order, so there the check is
  *         |simd - ref| <= tol[type] * M + 1e-30,
  *     M = sum over elements of |x_j| * |y_j| from the dequantised rows (for types with a
  *     min, |scale part| + |min part| of x_j, so cancelling terms still count), which bounds
@@ -60,22 +61,17 @@ static float rng_normal(void) {
 
 /* ---- the cases ----------------------------------------------------------- */
 
-/* Relative tolerances (of M, see the top).  Where they come from:
+/* Limits, relative to M (see the top).  EXACT (0) means bit-identical to the reference.
  *  TOL_FLOAT_ROW  f32/f16/bf16: the ref sums float products in double, the SIMD code in 32
  *                 float lanes (FMA: products unrounded); with n <= 2048 a lane adds <= 64
- *                 terms, plus the 5-step reduction: error <= ~70 * 2^-24 * M = 4.2e-6 * M.
- *  TOL_BLOCK32    q4_0 q4_1 q5_0 q5_1 q8_0: exact int32 per block; per block one rounding
- *                 of d_x*d_y, one of the int->float (exact: |sum| < 2^24), FMA into 2x8
- *                 lanes (<= 64 blocks -> <= 4 adds per lane) + reduction; the ref rounds
- *                 ~3 times per block and adds sequentially (<= 64 adds): <= ~70 * 2^-24.
- *  TOL_KQUANT     q2_K..q6_K: exact int32 per super-block, converted once to float (q6_K's
- *                 sum can pass 2^24: one more rounding), one FMA per block; the ref keeps 8
- *                 float lanes: <= ~20 * 2^-24 for <= 8 super-blocks; same limit as above.
- * The limits are generous next to these estimates (~2x) but still ~1e5 times below a
- * single wrong code or scale in a block, which is what they are there to catch. */
+ *                 terms, plus the 5-step reduction: error <= ~70 * 2^-24 * M = 4.2e-6 * M;
+ *                 the limit is ~2x that, still ~1e5 below one wrong element.
+ *  EXACT          every quantised type (q4_0 q4_1 q5_0 q5_1 q8_0 q2_K..q6_K): the kernels
+ *                 sum integers exactly and then repeat the reference's float expressions in
+ *                 its order (per block for the 32-blocks; per index-mod-8 lane for the
+ *                 K-quants), so any difference at all is a bug. */
 #define TOL_FLOAT_ROW 1e-5
-#define TOL_BLOCK32   8e-6
-#define TOL_KQUANT    8e-6
+#define EXACT         0.0
 #define ABS_FLOOR     1e-30 /* results in the float subnormal range lose relative precision */
 
 typedef struct {
@@ -88,16 +84,16 @@ static const dot_case k_dot_cases[] = {
     {QLM_TYPE_F32, TOL_FLOAT_ROW, -1, -1},
     {QLM_TYPE_F16, TOL_FLOAT_ROW, -1, -1},
     {QLM_TYPE_BF16, TOL_FLOAT_ROW, -1, -1},
-    {QLM_TYPE_Q4_0, TOL_BLOCK32, (int)offsetof(qlm__block_q4_0, d), -1},
-    {QLM_TYPE_Q4_1, TOL_BLOCK32, (int)offsetof(qlm__block_q4_1, d), (int)offsetof(qlm__block_q4_1, m)},
-    {QLM_TYPE_Q5_0, TOL_BLOCK32, (int)offsetof(qlm__block_q5_0, d), -1},
-    {QLM_TYPE_Q5_1, TOL_BLOCK32, (int)offsetof(qlm__block_q5_1, d), (int)offsetof(qlm__block_q5_1, m)},
-    {QLM_TYPE_Q8_0, TOL_BLOCK32, (int)offsetof(qlm__block_q8_0, d), -1},
-    {QLM_TYPE_Q2_K, TOL_KQUANT, (int)offsetof(qlm__block_q2_K, d), (int)offsetof(qlm__block_q2_K, dmin)},
-    {QLM_TYPE_Q3_K, TOL_KQUANT, (int)offsetof(qlm__block_q3_K, d), -1},
-    {QLM_TYPE_Q4_K, TOL_KQUANT, (int)offsetof(qlm__block_q4_K, d), (int)offsetof(qlm__block_q4_K, dmin)},
-    {QLM_TYPE_Q5_K, TOL_KQUANT, (int)offsetof(qlm__block_q5_K, d), (int)offsetof(qlm__block_q5_K, dmin)},
-    {QLM_TYPE_Q6_K, TOL_KQUANT, (int)offsetof(qlm__block_q6_K, d), -1},
+    {QLM_TYPE_Q4_0, EXACT, (int)offsetof(qlm__block_q4_0, d), -1},
+    {QLM_TYPE_Q4_1, EXACT, (int)offsetof(qlm__block_q4_1, d), (int)offsetof(qlm__block_q4_1, m)},
+    {QLM_TYPE_Q5_0, EXACT, (int)offsetof(qlm__block_q5_0, d), -1},
+    {QLM_TYPE_Q5_1, EXACT, (int)offsetof(qlm__block_q5_1, d), (int)offsetof(qlm__block_q5_1, m)},
+    {QLM_TYPE_Q8_0, EXACT, (int)offsetof(qlm__block_q8_0, d), -1},
+    {QLM_TYPE_Q2_K, EXACT, (int)offsetof(qlm__block_q2_K, d), (int)offsetof(qlm__block_q2_K, dmin)},
+    {QLM_TYPE_Q3_K, EXACT, (int)offsetof(qlm__block_q3_K, d), -1},
+    {QLM_TYPE_Q4_K, EXACT, (int)offsetof(qlm__block_q4_K, d), (int)offsetof(qlm__block_q4_K, dmin)},
+    {QLM_TYPE_Q5_K, EXACT, (int)offsetof(qlm__block_q5_K, d), (int)offsetof(qlm__block_q5_K, dmin)},
+    {QLM_TYPE_Q6_K, EXACT, (int)offsetof(qlm__block_q6_K, d), -1},
 };
 #define N_DOT_CASES ((int)(sizeof k_dot_cases / sizeof k_dot_cases[0]))
 
@@ -385,7 +381,7 @@ static void test_dots(const qlm__kernels *k, const char *vname) {
                     cases++;
                     if (v == r) exact++;
                     if (m > 0.0 && err / m > worst) worst = err / m;
-                    if (!(err <= lim) || !isfinite(v) || !isfinite(r)) {
+                    if ((c->tol == EXACT ? memcmp(&v, &r, sizeof v) != 0 : !(err <= lim)) || !isfinite(v) || !isfinite(r)) {
                         if (bad++ < 3)
                             printf("  %s dot %s n=%d mode %d acts %d: ref %.9g %s %.9g |diff| %.3g > %.3g (M %.3g)\n",
                                    vname, tt->name, n, mode, trial % 3, (double)r, vname, (double)v, err, lim, m);
@@ -393,9 +389,71 @@ static void test_dots(const qlm__kernels *k, const char *vname) {
                 }
             }
         }
-        CHECK(bad == 0, "%s: vec_dot %s: %d of %d rows outside %.1e * M", vname, tt->name, bad, cases, c->tol);
-        printf("  %-6s dot %-4s  %4d rows, worst |diff|/M %.2e (limit %.0e), bit-equal to ref %d\n", vname,
-               tt->name, cases, worst, c->tol, exact);
+        if (c->tol == EXACT) {
+            CHECK(bad == 0, "%s: vec_dot %s: %d of %d rows not bit-identical to the reference", vname, tt->name, bad, cases);
+            printf("  %-6s dot %-4s  %4d rows, bit-identical to ref: %d\n", vname, tt->name, cases, exact);
+        } else {
+            CHECK(bad == 0, "%s: vec_dot %s: %d of %d rows outside %.1e * M", vname, tt->name, bad, cases, c->tol);
+            printf("  %-6s dot %-4s  %4d rows, worst |diff|/M %.2e (limit %.0e), bit-equal to ref %d\n", vname,
+                   tt->name, cases, worst, c->tol, exact);
+        }
+    }
+}
+
+/* ---- 4-row dots (x86 only, not yet in the kernel table) ------------------ */
+
+typedef void (*vec_dot4_fn)(int n, float *s, const void *x, size_t bx, const void *y);
+typedef struct { qlm_type type; const char *variant; vec_dot4_fn fn; } dot4_case;
+static const dot4_case k_dot4_cases[] = {
+#if QLM__X86 && !(defined(QLM_NO_SIMD) && QLM_NO_SIMD)
+    {QLM_TYPE_Q4_0, "avx2", qlm__vec_dot4_q4_0_avx2},   {QLM_TYPE_Q4_1, "avx2", qlm__vec_dot4_q4_1_avx2},
+    {QLM_TYPE_Q8_0, "avx2", qlm__vec_dot4_q8_0_avx2},   {QLM_TYPE_Q4_K, "avx2", qlm__vec_dot4_q4_K_avx2},
+    {QLM_TYPE_Q4_0, "avx512", qlm__vec_dot4_q4_0_avx512}, {QLM_TYPE_Q4_1, "avx512", qlm__vec_dot4_q4_1_avx512},
+    {QLM_TYPE_Q8_0, "avx512", qlm__vec_dot4_q8_0_avx512},
+#endif
+    {QLM_TYPE_F32, NULL, NULL},
+};
+#define N_DOT4_CASES ((int)(sizeof k_dot4_cases / sizeof k_dot4_cases[0]) - 1)
+
+static const dot_case *find_dot_case(qlm_type t) {
+    int i;
+    for (i = 0; i < N_DOT_CASES; i++) if (k_dot_cases[i].type == t) return &k_dot_cases[i];
+    return NULL;
+}
+
+/* Each of the 4 results must be bit-identical to the reference on its own row; the rows
+   sit bx = row size + a few bytes apart (unaligned, as a strided tensor could be). */
+static void test_dot4(const char *vname) {
+    static uint8_t w[4 * MAX_BYTES], y[MAX_BYTES];
+    int ci, li, trial, r;
+    for (ci = 0; ci < N_DOT4_CASES; ci++) {
+        const dot4_case *c4 = &k_dot4_cases[ci];
+        const dot_case *c = find_dot_case(c4->type);
+        const qlm__type_traits_t *tt = &qlm__type_traits[c4->type];
+        static const int lens_q[] = {1, 2, 7, 8, 9, 18, 64};
+        static const int lens_k[] = {1, 2, 3, 8};
+        int blk = (int)tt->blck_size, cases = 0, bad = 0;
+        const int *lens = blk == QLM__QK_K ? lens_k : lens_q;
+        int nlens = blk == QLM__QK_K ? 4 : 7;
+        if (strcmp(c4->variant, vname) != 0) continue;
+        for (li = 0; li < nlens; li++) {
+            int n = lens[li] * blk;
+            size_t bx = qlm__row_size(c4->type, n) + (size_t)(li % 3);
+            for (trial = 0; trial < 16; trial++) {
+                float got[4], want;
+                for (r = 0; r < 4; r++) gen_weights(c, w + (size_t)r * bx, n, trial % 4);
+                gen_acts(tt->vec_dot_type, y, n, trial % 3);
+                c4->fn(n, got, w, bx, y);
+                for (r = 0; r < 4; r++) {
+                    tt->vec_dot(n, &want, w + (size_t)r * bx, y);
+                    cases++;
+                    if (memcmp(&want, &got[r], sizeof want) != 0 && bad++ < 3)
+                        printf("  %s dot4 %s n=%d row %d: ref %.9g, got %.9g\n", vname, tt->name, n, r, (double)want, (double)got[r]);
+                }
+            }
+        }
+        CHECK(bad == 0, "%s: vec_dot4 %s: %d of %d results not bit-identical to the reference", vname, tt->name, bad, cases);
+        printf("  %-6s dot4 %-4s %4d results, bit-identical to ref: %d\n", vname, tt->name, cases, cases - bad);
     }
 }
 
@@ -501,6 +559,40 @@ static int run_bench(void) {
             printf("\n");
         }
     }
+    printf("\n4-row dots (one activation row, 4 weight rows): ns per weight row, speed-up over the one-row kernel\n");
+    for (ki = 0; ki < 2; ki++) {
+        int K = Ks[ki];
+        for (ci = 0; ci < N_DOT4_CASES; ci++) {
+            const dot4_case *c4 = &k_dot4_cases[ci];
+            const qlm__type_traits_t *tt = &qlm__type_traits[c4->type];
+            size_t rowb = qlm__row_size(c4->type, K);
+            int rows = (int)(wcap / rowb) / 4 * 4, r, it, iters = 1, rep;
+            double best = 1e30, one;
+            qlm__kernels k1;
+            volatile float sink = 0.0f;
+            if (K % tt->blck_size || qlm__kernels_select(&k1, c4->variant) != QLM_OK) continue;
+            for (r = 0; r < rows; r++) gen_weights(find_dot_case(c4->type), w + (size_t)r * rowb, K, 0);
+            gen_acts(tt->vec_dot_type, y, K, 0);
+            one = bench_dot(k1.vec_dot[c4->type], K, w, rowb, rows, y);
+            for (;;) {
+                double t0 = now_ns();
+                for (it = 0; it < iters; it++)
+                    for (r = 0; r < rows; r += 4) { float s4[4]; c4->fn(K, s4, w + (size_t)r * rowb, rowb, y); sink += s4[0]; }
+                if (now_ns() - t0 > 2e7 || iters > (1 << 20)) break;
+                iters *= 2;
+            }
+            for (rep = 0; rep < 3; rep++) {
+                double t0 = now_ns(), t;
+                for (it = 0; it < iters; it++)
+                    for (r = 0; r < rows; r += 4) { float s4[4]; c4->fn(K, s4, w + (size_t)r * rowb, rowb, y); sink += s4[0]; }
+                t = (now_ns() - t0) / ((double)iters * rows);
+                if (t < best) best = t;
+            }
+            (void)sink;
+            printf("%-5s %5d %-6s | one-row %8.1f ns | 4-row %8.1f ns/row %6.2f GB/s | x%.2f\n", tt->name, K,
+                   c4->variant, one, best, (double)rowb / best, one / best);
+        }
+    }
     printf("\nactivation quantisers, ns per row\n");
     for (ki = 0; ki < 2; ki++) {
         int K = Ks[ki], i;
@@ -536,6 +628,7 @@ int main(int argc, char **argv) {
         test_coverage(&k, k_variants[v]);
         test_quantisers(&k, k_variants[v]);
         test_dots(&k, k_variants[v]);
+        test_dot4(k_variants[v]);
     }
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;
