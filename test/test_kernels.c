@@ -3,7 +3,8 @@
  *
  *   gcc -std=c99 -O2 -g -Wall -Wextra -Wpedantic -Wundef -I. test/test_kernels.c -o test_kernels -lm -lpthread
  *   ./test_kernels            run the tests
- *   ./test_kernels --bench    ns per call and GB/s of weight bytes, ref vs each variant
+ *   ./test_kernels --bench    ns per call and GB/s of weight bytes, ref vs each variant, and
+ *                             the 4-row dots against the one-row ones (cache-resident rows)
  *
  * For every kernel variant this CPU runs (others are skipped with a note and count nothing):
  *   - coverage: the variant really replaces every dot product and activation quantiser it
@@ -22,6 +23,7 @@
  *     M = sum over elements of |x_j| * |y_j| from the dequantised rows (for types with a
  *     min, |scale part| + |min part| of x_j, so cancelling terms still count), which bounds
  *     the size of every partial sum.  The tolerances are in k_dot_cases below.
+ *   - the 4-row dots (qlm__vec_dot4_*, x86): each result bit-identical to the reference.
  * The last line printed is "N passed, N failed"; the exit status is 1 on failure. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, for --bench */
 #define QLM_IMPLEMENTATION
@@ -422,7 +424,7 @@ static const dot_case *find_dot_case(qlm_type t) {
 }
 
 /* Each of the 4 results must be bit-identical to the reference on its own row; the rows
-   sit bx = row size + a few bytes apart (unaligned, as a strided tensor could be). */
+   sit bx = row size + 0, 2 or 4 bytes apart (not 4/32-byte aligned; blocks need 2). */
 static void test_dot4(const char *vname) {
     static uint8_t w[4 * MAX_BYTES], y[MAX_BYTES];
     int ci, li, trial, r;
@@ -438,7 +440,7 @@ static void test_dot4(const char *vname) {
         if (strcmp(c4->variant, vname) != 0) continue;
         for (li = 0; li < nlens; li++) {
             int n = lens[li] * blk;
-            size_t bx = qlm__row_size(c4->type, n) + (size_t)(li % 3);
+            size_t bx = qlm__row_size(c4->type, n) + 2 * (size_t)(li % 3); /* blocks need 2-byte alignment */
             for (trial = 0; trial < 16; trial++) {
                 float got[4], want;
                 for (r = 0; r < 4; r++) gen_weights(c, w + (size_t)r * bx, n, trial % 4);

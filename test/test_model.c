@@ -19,8 +19,11 @@
    where llama.cpp's own top-1/top-2 gap is below NEAR_TIE (a coin toss at that noise level).
    The greedy loop is teacher-forced (llama.cpp's token is fed back), so every one of the 64
    steps is checked, not only those before the first near-tie. */
-#define LOGIT_TOL 0.75f
-#define NEAR_TIE 0.4f
+static float LOGIT_TOL = 0.75f, NEAR_TIE = 0.4f;
+/* Gemma 3 (test/run.sh passes --tol 3 1): its activations are large (norm weights up to ~300,
+   embeddings times 25), and llama.cpp's own logits deviate from a float64 forward pass by a
+   standard deviation of up to 1.3 at early positions, qlm's by up to 0.7 (measured on the
+   record that starts "2 168 173 174"): the bounds scale with that noise. */
 
 static int n_pass, n_fail;
 #define CHECK(cond, ...)                                                  \
@@ -341,7 +344,15 @@ static void synthetic(const char *vocab_model, const char *fixture) {
 int main(int argc, char **argv) {
     const char *model = argc > 1 ? argv[1] : getenv("QLM_TEST_MODEL");
     const char *fixture = argc > 2 ? argv[2] : "test/fixtures/smollm2_golden.txt";
-    int golden_only = argc > 3 && strcmp(argv[3], "--golden-only") == 0;
+    int golden_only = 0, i;
+    for (i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--golden-only") == 0) golden_only = 1;
+        else if (strcmp(argv[i], "--tol") == 0 && i + 2 < argc) {
+            LOGIT_TOL = strtof(argv[i + 1], NULL);
+            NEAR_TIE = strtof(argv[i + 2], NULL);
+            i += 2;
+        }
+    }
     qlm_model *m = NULL;
     if (!model) model = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
     if (qlm_model_load(model, qlm_model_default_params(), &m) != QLM_OK) {
