@@ -9,7 +9,7 @@ PROMPT  ?= The three most useful things to pack for a week of hiking are
 BUILD   := build
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-HDRS := qlm.h $(wildcard parts/*.inc)
+HDRS := qlm.h
 TESTS := test_types test_kernels test_tokenizer test_gguf test_model
 
 QLM_BIN ?= qlm

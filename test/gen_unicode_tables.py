@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the code point category table inside parts/unicode.inc.
+"""Generate the code point category table inside qlm.h.
 
     python3 test/gen_unicode_tables.py          # rewrite the generated block in place
     python3 test/gen_unicode_tables.py --check  # exit 1 if the block is stale
@@ -99,7 +99,7 @@ def main() -> int:
     if "--stdout" in sys.argv:
         sys.stdout.write(block)
         return 0
-    path = Path(__file__).resolve().parent.parent / "parts" / "unicode.inc"
+    path = Path(__file__).resolve().parent.parent / "qlm.h"
     text = path.read_text(encoding="utf-8")
     i, j = text.find(BEGIN), text.find(END)
     if i < 0 or j < i:
@@ -107,9 +107,9 @@ def main() -> int:
     new = text[:i] + block + text[j + len(END):]
     if "--check" in sys.argv:
         if new != text:
-            print("parts/unicode.inc: generated table is stale; rerun test/gen_unicode_tables.py")
+            print("qlm.h: generated table is stale; rerun test/gen_unicode_tables.py")
             return 1
-        print("parts/unicode.inc: generated table is up to date")
+        print("qlm.h: generated table is up to date")
         return 0
     if new != text:
         path.write_text(new, encoding="utf-8")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The AArch64 test: cross-compiles qlm for aarch64 and runs it under qemu-user.
-#   1. compile gates for parts/kernels_arm.inc: C99 and C++11, -O0, several -march/-mcpu
+#   1. compile gates for the >>kernels-arm section: C99 and C++11, -O0, several -march/-mcpu
 #      bases (the dotprod target attribute must be a superset of each), clang if present;
 #   2. test/test_kernels_arm.c under a CPU with dotprod (-cpu max: plain and SDOT builds)
 #      and one without (-cpu cortex-a53: plain build, and auto must pick it);

@@ -1,5 +1,5 @@
-/* test_kernels.c — the SIMD kernels (parts/kernels_x86.inc, parts/kernels_arm.inc) against
- * their scalar twins in parts/types_ref.inc.
+/* test_kernels.c — the SIMD kernels (the >>kernels-x86 and >>kernels-arm sections of qlm.h) against
+ * their scalar twins in its >>types section.
  *
  *   gcc -std=c99 -O2 -g -Wall -Wextra -Wpedantic -Wundef -I. test/test_kernels.c -o test_kernels -lm -lpthread
  *   ./test_kernels            run the tests

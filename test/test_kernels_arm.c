@@ -1,5 +1,5 @@
-/* test_kernels_arm.c — the AArch64 NEON kernels (parts/kernels_arm.inc) against the scalar
- * reference (parts/types_ref.inc). Built and run under qemu by test/run_arm.sh:
+/* test_kernels_arm.c — the AArch64 NEON kernels (the >>kernels-arm section of qlm.h) against the scalar
+ * reference (the >>types section). Built and run under qemu by test/run_arm.sh:
  *
  *   aarch64-linux-gnu-gcc -std=c99 -O2 -static -I. test/test_kernels_arm.c -lm -lpthread -o t
  *   qemu-aarch64 -cpu max t          # dotprod CPU: plain and SDOT builds both tested

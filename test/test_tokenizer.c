@@ -1,4 +1,4 @@
-/* Unit tests for the tokenizer (parts/unicode.inc, parts/tokenizer.inc).
+/* Unit tests for the tokenizer (the >>tokenizer section of qlm.h).
  *
  *   gcc -std=c99 -O2 -g -Wall -Wextra -I. test/test_tokenizer.c -lm -lpthread -o build/test_tokenizer
  *   build/test_tokenizer [model.gguf]      (or QLM_TEST_MODEL; default models/SmolLM2-135M-Instruct.Q4_1.gguf)

@@ -1,5 +1,5 @@
 /* test_types.c — unit tests for the block layouts, half-float conversions and the
- * scalar reference kernels (parts/blocks.inc, parts/types_ref.inc).
+ * scalar reference kernels (the block layouts and the >>types section of qlm.h).
  *
  *   gcc -std=c99 -O1 -g -Wall -Wextra -I. test/test_types.c -lm -lpthread -o test_types
  *

@@ -9,7 +9,6 @@ tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
 check() { if [ "$1" = 0 ]; then pass=$((pass + 1)); echo "ok - $2"; else fail=$((fail + 1)); echo "FAIL - $2"; fi; }
 cp "$root/qlm.h" "$tmp/"
-[ -d "$root/parts" ] && cp -r "$root/parts" "$tmp/"   # only while the header is split in parts
 cp "$root/test/embed/example.c" "$tmp/example.c"
 cp "$root/test/embed/example.c" "$tmp/example.cpp"
 (cd "$tmp" && gcc -std=c99 -O2 -Wall -Wextra -Werror example.c -o ex_c -lm -lpthread) 2>&1 | head -20
