@@ -1488,22 +1488,27 @@ static void qlm__quant_k4_common(const float *x, int nmax, float rmin, int nstep
 
 /* ---- q4_K ---- */
 
+/* One q4_K/q5_K superblock: 4-bit codes, plus a fifth bit from qh for q5_K (qh NULL: q4_K). */
+static void qlm__dequant_k4_block(qlm__f16 hd, qlm__f16 hmin, const uint8_t *scales,
+                                  const uint8_t *qs, const uint8_t *qh, float *dst) {
+    float d = qlm__fp16_to_fp32(hd), min = qlm__fp16_to_fp32(hmin);
+    int e;
+    for (e = 0; e < QLM__QK_K; e++) {
+        uint8_t sc, m, byte = qs[(e / 64) * 32 + e % 32];
+        int q = (e % 64) < 32 ? (byte & 0x0f) : (byte >> 4);
+        float d1, m1;
+        if (qh) q += ((qh[e % 32] >> (e / 32)) & 1) ? 16 : 0;
+        qlm__get_scale_min_k4(e / 32, scales, &sc, &m);
+        d1 = d * sc; m1 = min * m;
+        dst[e] = d1 * q - m1;
+    }
+}
+
 static void qlm__dequant_row_q4_K_ref(const void *src, float *dst, int64_t n) {
     const qlm__block_q4_K *b = (const qlm__block_q4_K *)src;
     int64_t i, nb = n / QLM__QK_K;
-    int e;
-    for (i = 0; i < nb; i++, dst += QLM__QK_K) {
-        float d   = qlm__fp16_to_fp32(b[i].d);
-        float min = qlm__fp16_to_fp32(b[i].dmin);
-        for (e = 0; e < QLM__QK_K; e++) {
-            uint8_t sc, m, byte = b[i].qs[(e / 64) * 32 + e % 32];
-            int q = (e % 64) < 32 ? (byte & 0x0f) : (byte >> 4);
-            float d1, m1;
-            qlm__get_scale_min_k4(e / 32, b[i].scales, &sc, &m);
-            d1 = d * sc; m1 = min * m;
-            dst[e] = d1 * q - m1;
-        }
-    }
+    for (i = 0; i < nb; i++, dst += QLM__QK_K)
+        qlm__dequant_k4_block(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL, dst);
 }
 
 static void qlm__quant_row_q4_K_ref(const float *src, void *dst, int64_t n) {
@@ -1527,20 +1532,8 @@ static void qlm__quant_row_q4_K_ref(const float *src, void *dst, int64_t n) {
 static void qlm__dequant_row_q5_K_ref(const void *src, float *dst, int64_t n) {
     const qlm__block_q5_K *b = (const qlm__block_q5_K *)src;
     int64_t i, nb = n / QLM__QK_K;
-    int e;
-    for (i = 0; i < nb; i++, dst += QLM__QK_K) {
-        float d   = qlm__fp16_to_fp32(b[i].d);
-        float min = qlm__fp16_to_fp32(b[i].dmin);
-        for (e = 0; e < QLM__QK_K; e++) {
-            uint8_t sc, m, byte = b[i].qs[(e / 64) * 32 + e % 32];
-            int q = (e % 64) < 32 ? (byte & 0x0f) : (byte >> 4);
-            float d1, m1;
-            q += ((b[i].qh[e % 32] >> (e / 32)) & 1) ? 16 : 0;
-            qlm__get_scale_min_k4(e / 32, b[i].scales, &sc, &m);
-            d1 = d * sc; m1 = min * m;
-            dst[e] = d1 * q - m1;
-        }
-    }
+    for (i = 0; i < nb; i++, dst += QLM__QK_K)
+        qlm__dequant_k4_block(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, dst);
 }
 
 static void qlm__quant_row_q5_K_ref(const float *src, void *dst, int64_t n) {

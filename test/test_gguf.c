@@ -4,17 +4,7 @@
 #define QLM_IMPLEMENTATION
 #include "../qlm.h"
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) n_pass++;                                               \
-        else {                                                            \
-            n_fail++;                                                     \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);        \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
+#include "check.h"
 
 static uint8_t *read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -361,7 +351,7 @@ int main(int argc, char **argv) {
     test_crafted();
     test_model_errors(model);
     rmdir(tmpdir);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail != 0;
 }
 #endif

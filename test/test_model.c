@@ -26,17 +26,7 @@ static float LOGIT_TOL = 0.75f, NEAR_TIE = 0.4f;
    record that starts "2 168 173 174"); the largest top-5 difference seen is 3.35 (same record,
    position 2, logit std there ~4.5). The bounds scale with that noise. */
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) n_pass++;                                               \
-        else {                                                            \
-            n_fail++;                                                     \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);        \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
+#include "check.h"
 
 typedef struct {
     char *prompt;
@@ -371,6 +361,6 @@ int main(int argc, char **argv) {
     }
     qlm_model_free(m);
     if (!golden_only) synthetic(model, "test/fixtures/synth_golden.txt");
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail != 0;
 }
