@@ -215,10 +215,12 @@ static void install_sigint(void) {
 
 enum {
     MODE_GENERATE = 1, MODE_CHAT = 2, MODE_TOKENIZE = 4, MODE_INFO = 8, MODE_BENCH = 16,
-    MODE_SYNTH = 32, MODE_ALL = 31
+    MODE_SYNTH = 32, MODE_PLAN = 64, MODE_PPL = 128,
+    MODE_ALL = MODE_GENERATE | MODE_CHAT | MODE_TOKENIZE | MODE_INFO | MODE_BENCH | MODE_PLAN | MODE_PPL
 };
 #define MODE_SAMPLING (MODE_GENERATE | MODE_CHAT)
 #define MODE_RUN (MODE_SAMPLING | MODE_BENCH)
+#define MODE_KV (MODE_RUN | MODE_PLAN | MODE_PPL) /* options that shape the KV cache */
 
 typedef struct {
     int mode;
@@ -238,6 +240,12 @@ typedef struct {
     int32_t reps, depth;                 /* bench */
     const char *out_path, *shape, *type, *arch; /* synth */
     int32_t n_prompt; /* bench: -p N */
+    const char *ctk, *ctv, *kv_evict;   /* KV cache */
+    int no_kv_rot;
+    int32_t swa, sinks, kv_budget;
+    const char *mem;                     /* plan: memory budget */
+    const char *kld_base;                /* perplexity */
+    int kld, n_chunks;
 } options;
 
 typedef enum { ARG_FLAG, ARG_INT, ARG_FLOAT, ARG_STRING, ARG_SEED } arg_kind;
@@ -255,12 +263,23 @@ typedef struct {
 static const option_spec option_table[] = {
     {"-m", "--model", ARG_STRING, OPT(model_path), MODE_ALL, 0, 0},
     {"-p", "--prompt", ARG_STRING, OPT(prompt), MODE_GENERATE | MODE_TOKENIZE | MODE_BENCH, 0, 0},
-    {"-f", "--file", ARG_STRING, OPT(prompt_file), MODE_GENERATE | MODE_TOKENIZE, 0, 0},
+    {"-f", "--file", ARG_STRING, OPT(prompt_file), MODE_GENERATE | MODE_TOKENIZE | MODE_PPL, 0, 0},
     {"-sys", "--system-prompt", ARG_STRING, OPT(system_prompt), MODE_CHAT, 0, 0},
     {"-n", "--n-predict", ARG_INT, OPT(n_predict), MODE_RUN, -1, INT32_MAX},
-    {"-c", "--ctx-size", ARG_INT, OPT(n_ctx), MODE_SAMPLING, 0, INT32_MAX},
-    {"-b", "--batch-size", ARG_INT, OPT(n_batch), MODE_RUN, 0, INT32_MAX},
-    {"-t", "--threads", ARG_INT, OPT(n_threads), MODE_RUN, 0, 4096},
+    {"-c", "--ctx-size", ARG_INT, OPT(n_ctx), MODE_SAMPLING | MODE_PLAN | MODE_PPL, 0, INT32_MAX},
+    {"-b", "--batch-size", ARG_INT, OPT(n_batch), MODE_KV, 0, INT32_MAX},
+    {"-t", "--threads", ARG_INT, OPT(n_threads), MODE_RUN | MODE_PPL, 0, 4096},
+    {"-ctk", "--cache-type-k", ARG_STRING, OPT(ctk), MODE_KV, 0, 0},
+    {"-ctv", "--cache-type-v", ARG_STRING, OPT(ctv), MODE_KV, 0, 0},
+    {"--no-kv-rot", NULL, ARG_FLAG, OPT(no_kv_rot), MODE_KV, 0, 0},
+    {"--swa", NULL, ARG_INT, OPT(swa), MODE_KV, 0, INT32_MAX},
+    {"--sinks", NULL, ARG_INT, OPT(sinks), MODE_KV, 0, INT32_MAX},
+    {"--kv-evict", NULL, ARG_STRING, OPT(kv_evict), MODE_KV, 0, 0},
+    {"--kv-budget", NULL, ARG_INT, OPT(kv_budget), MODE_KV, 0, INT32_MAX},
+    {"--mem", NULL, ARG_STRING, OPT(mem), MODE_PLAN, 0, 0},
+    {"--kl-divergence-base", NULL, ARG_STRING, OPT(kld_base), MODE_PPL, 0, 0},
+    {"--kl-divergence", NULL, ARG_FLAG, OPT(kld), MODE_PPL, 0, 0},
+    {"--chunks", NULL, ARG_INT, OPT(n_chunks), MODE_PPL, 0, INT32_MAX},
     {"-r", "--repetitions", ARG_INT, OPT(reps), MODE_BENCH, 1, 1000},
     {"-d", "--n-depth", ARG_INT, OPT(depth), MODE_BENCH, 0, INT32_MAX},
     {"-o", "--output", ARG_STRING, OPT(out_path), MODE_SYNTH, 0, 0},
@@ -278,7 +297,7 @@ static const option_spec option_table[] = {
     {"--no-display-prompt", NULL, ARG_FLAG, OPT(no_display_prompt), MODE_GENERATE, 0, 0},
     {"-e", "--escape", ARG_FLAG, OPT(escape), MODE_GENERATE | MODE_CHAT | MODE_TOKENIZE, 0, 0},
     {"--verbose", "-v", ARG_FLAG, OPT(verbose), MODE_ALL, 0, 0},
-    {"--cpu", NULL, ARG_STRING, OPT(cpu), MODE_RUN, 0, 0},
+    {"--cpu", NULL, ARG_STRING, OPT(cpu), MODE_RUN | MODE_PPL, 0, 0},
     {"--no-bos", NULL, ARG_FLAG, OPT(no_bos), MODE_TOKENIZE, 0, 0},
     {"--parse-special", NULL, ARG_FLAG, OPT(parse_special), MODE_TOKENIZE, 0, 0},
     {"--ids", NULL, ARG_FLAG, OPT(ids_only), MODE_TOKENIZE, 0, 0},
@@ -293,6 +312,14 @@ static const char usage_text[] =
     "  qlm info -m FILE                  print metadata and tensors of a GGUF model\n"
     "  qlm bench -m FILE [-p N] [-n N] [-t N] [-r N] [-d N]\n"
     "                                    prompt (pp) and decode (tg) speed, markdown table\n"
+    "  qlm plan -m FILE [-c N] [-ctk T] [-ctv T] [--swa W] [--sinks N] [--mem SIZE]\n"
+    "                                    KV-cache memory: bytes per token, total, largest\n"
+    "                                    context that fits SIZE (e.g. 512M, 4G)\n"
+    "  qlm perplexity -m FILE -f TEXT [-c N] [--chunks N] [KV options]\n"
+    "            [--kl-divergence-base FILE [--kl-divergence]]\n"
+    "                                    perplexity over TEXT in chunks of N tokens (second\n"
+    "                                    halves scored); the base FILE is written, or with\n"
+    "                                    --kl-divergence read: KL divergence, same-top rate\n"
     "  qlm synth -o FILE --shape smollm2|llama1b --type T [--arch llama|qwen2|qwen3]\n"
     "            [--vocab-from GGUF]\n"
     "                                    random-weight model for speed tests (T: q4_0, q8_0,\n"
@@ -319,6 +346,15 @@ static const char usage_text[] =
     "  --repeat-last-n N         tokens the penalty looks back (default 64; -1: context)\n"
     "  --cpu NAME                CPU kernels: auto (best available), ref (scalar), avx2,\n"
     "                            avx512, neon\n"
+    "KV cache (generate, chat, bench, plan, perplexity):\n"
+    "  -ctk, -ctv TYPE           K / V cache type: f16 (default), q8_0, fp8, q4, q4_0\n"
+    "  --no-kv-rot               no Hadamard rotation of quantised K/V\n"
+    "  --swa W                   every layer attends to the last W tokens (ring buffer):\n"
+    "                            memory is fixed and generation has no context limit\n"
+    "  --sinks N                 StreamingLLM: keep the first N tokens, slide the rest\n"
+    "                            within -c; generation has no context limit\n"
+    "  --kv-evict h2o            keep heavy hitters (attention mass) + recent tokens per\n"
+    "  --kv-budget N             KV head, N cells (default -c / 2)\n"
     "bench:\n"
     "  -p N, -n N                prompt tokens (default 512) and generated tokens (128)\n"
     "  -r N                      repetitions (default 5); -d N: KV depth before the test\n"
@@ -337,6 +373,10 @@ static const char *mode_name(int mode) {
     case MODE_CHAT: return "chat";
     case MODE_TOKENIZE: return "tokenize";
     case MODE_INFO: return "info";
+    case MODE_BENCH: return "bench";
+    case MODE_PLAN: return "plan";
+    case MODE_PPL: return "perplexity";
+    case MODE_SYNTH: return "synth";
     default: return "generate";
     }
 }
@@ -407,6 +447,8 @@ static int parse_args(int argc, char **argv, options *o) {
     else if (strcmp(argv[1], "info") == 0) o->mode = MODE_INFO, i = 2;
     else if (strcmp(argv[1], "bench") == 0) o->mode = MODE_BENCH, i = 2;
     else if (strcmp(argv[1], "synth") == 0) o->mode = MODE_SYNTH, i = 2;
+    else if (strcmp(argv[1], "plan") == 0) o->mode = MODE_PLAN, i = 2;
+    else if (strcmp(argv[1], "perplexity") == 0) o->mode = MODE_PPL, i = 2;
 
     for (; i < argc; i++) {
         const char *arg = argv[i];
@@ -493,6 +535,8 @@ static int parse_args(int argc, char **argv, options *o) {
         o->n_prompt = (int32_t)v;
         return -1;
     }
+    if (o->mode == MODE_PPL && !o->prompt_file) return usage_error("perplexity: missing -f TEXT");
+    if (o->kld && !o->kld_base) return usage_error("--kl-divergence needs --kl-divergence-base FILE");
     if (o->mode & (MODE_GENERATE | MODE_TOKENIZE)) {
         if (o->prompt && o->prompt_file) return usage_error("give either -p or -f, not both");
         if (!o->prompt && !o->prompt_file) return usage_error("missing -p TEXT or -f FILE");
@@ -599,6 +643,34 @@ static int load_model(const options *o, int vocab_only, ui_state *ui, qlm_model 
     return EXIT_RUNTIME;
 }
 
+/* The KV-cache options into cp. Returns nonzero (after a message) on a bad value. */
+static int kv_params(const options *o, qlm_ctx_params *cp) {
+    if (o->ctk && qlm_kv_type_parse(o->ctk, &cp->type_k) != QLM_OK) {
+        fprintf(stderr, "error: -ctk: %s\n", qlm_last_error());
+        return 1;
+    }
+    if (o->ctv && qlm_kv_type_parse(o->ctv, &cp->type_v) != QLM_OK) {
+        fprintf(stderr, "error: -ctv: %s\n", qlm_last_error());
+        return 1;
+    }
+    if (o->kv_evict) {
+        if (strcmp(o->kv_evict, "h2o") == 0) cp->kv_evict = QLM_KV_EVICT_H2O;
+        else if (strcmp(o->kv_evict, "none") != 0) {
+            fprintf(stderr, "error: --kv-evict: unknown policy '%s' (h2o, none)\n", o->kv_evict);
+            return 1;
+        }
+    }
+    if (o->kv_budget && cp->kv_evict != QLM_KV_EVICT_H2O) {
+        fprintf(stderr, "error: --kv-budget needs --kv-evict h2o\n");
+        return 1;
+    }
+    cp->no_kv_rot = o->no_kv_rot;
+    cp->swa = o->swa;
+    cp->n_sinks = o->sinks;
+    cp->kv_budget = o->kv_budget;
+    return 0;
+}
+
 static int new_context(const options *o, qlm_model *model, qlm_ctx **out) {
     qlm_ctx_params cp = qlm_ctx_default_params();
     qlm_sampler_params sp = qlm_sampler_default_params();
@@ -607,6 +679,7 @@ static int new_context(const options *o, qlm_model *model, qlm_ctx **out) {
     cp.n_ctx = o->n_ctx;
     cp.n_batch = o->n_batch;
     cp.n_threads = o->n_threads;
+    if (kv_params(o, &cp)) return EXIT_USAGE;
     st = qlm_ctx_new(model, cp, out);
     if (st != QLM_OK) {
         *out = NULL;
@@ -776,7 +849,7 @@ static int run_generate(const options *o, ui_state *ui) {
         rc = EXIT_RUNTIME;
         goto done;
     }
-    if (prompt.n >= n_ctx) {
+    if (prompt.n >= n_ctx && !qlm_ctx_bounded(ctx)) {
         report_prompt_too_long(prompt.n, n_ctx);
         rc = EXIT_RUNTIME;
         goto done;
@@ -809,7 +882,7 @@ static int run_generate(const options *o, ui_state *ui) {
         len = token_piece(model, tok, 0, &piece);
         if (len > 0) utf8_write(&out, piece.buf, (size_t)len);
         if (o->n_predict >= 0 && n_gen >= o->n_predict) break; /* no need to decode it */
-        if (qlm_ctx_n_past(ctx) >= n_ctx) {
+        if (qlm_ctx_n_past(ctx) >= n_ctx && !qlm_ctx_bounded(ctx)) {
             stop_note = "context full";
             break;
         }
@@ -945,7 +1018,7 @@ static turn_result chat_turn(const options *o, qlm_model *model, qlm_ctx *ctx,
         memmove(tokens->ids, tokens->ids + 1, (size_t)(tokens->n - 1) * sizeof *tokens->ids);
         tokens->n--;
     }
-    if (tokens->n >= n_ctx) {
+    if (tokens->n >= n_ctx && !qlm_ctx_bounded(ctx)) {
         fprintf(stderr,
                 "context full: the conversation has %d tokens and the context is %d; type /reset"
                 " to start over (or restart with a larger -c)\n",
@@ -986,7 +1059,7 @@ static turn_result chat_turn(const options *o, qlm_model *model, qlm_ctx *ctx,
             utf8_write(&out, piece->buf, (size_t)len);
             str_append(reply, piece->buf, (size_t)len);
         }
-        if (qlm_ctx_n_past(ctx) >= n_ctx) {
+        if (qlm_ctx_n_past(ctx) >= n_ctx && !qlm_ctx_bounded(ctx)) {
             st = QLM_ERR_CONTEXT_FULL;
             break;
         }
@@ -1438,6 +1511,347 @@ done:
     return rc;
 }
 
+/* >>plan ------------------------------------------------------------------------------------ */
+/* "512M", "4G", "1.5GiB", "100000" (bytes) -> bytes; 0 if unreadable */
+static uint64_t parse_size(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0) return 0;
+    switch (*end) {
+    case 'k': case 'K': v *= 1024.0; break;
+    case 'm': case 'M': v *= 1024.0 * 1024.0; break;
+    case 'g': case 'G': v *= 1024.0 * 1024.0 * 1024.0; break;
+    case 't': case 'T': v *= 1024.0 * 1024.0 * 1024.0 * 1024.0; break;
+    case '\0': break;
+    default: return 0;
+    }
+    return (uint64_t)v;
+}
+
+/* The largest n_ctx whose weights + KV cache fit in mem (0: none), by bisection over the
+   library's own planner. */
+static int32_t plan_max_ctx(const qlm_model *model, qlm_ctx_params cp, uint64_t mem) {
+    int32_t lo = 0, hi = 1 << 24;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo + 1) / 2;
+        qlm_plan_info pi;
+        cp.n_ctx = mid;
+        if (qlm_plan(model, cp, &pi) == QLM_OK && pi.weights_bytes + pi.kv_bytes <= mem) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+static int run_plan(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    qlm_ctx_params cp = qlm_ctx_default_params();
+    qlm_plan_info pi;
+    qlm_status st;
+    uint64_t mem = 0;
+    char b1[32], b2[32], b3[32];
+    int rc, t;
+    if (o->mem && !(mem = parse_size(o->mem))) {
+        fprintf(stderr, "error: --mem: cannot read '%s' (e.g. 512M, 4G)\n", o->mem);
+        return EXIT_USAGE;
+    }
+    rc = load_model(o, 0, ui, &model);
+    if (rc) return rc;
+    cp.n_ctx = o->n_ctx;
+    cp.n_batch = o->n_batch;
+    if (kv_params(o, &cp)) {
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if ((st = qlm_plan(model, cp, &pi)) != QLM_OK) {
+        fprintf(stderr, "error: %s\n", error_detail(st));
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    format_bytes(pi.weights_bytes, b1, sizeof b1);
+    printf("model         = %s (%s)\n", qlm_model_name(model) ? qlm_model_name(model) : "?",
+           qlm_model_arch(model));
+    printf("weights       = %s (%llu bytes)\n", b1, (unsigned long long)pi.weights_bytes);
+    printf("cache         = K %s, V %s%s, n_ctx %d, n_batch %d\n",
+           o->ctk ? o->ctk : "f16", o->ctv ? o->ctv : "f16", o->no_kv_rot ? " (no rotation)" : "",
+           (int)pi.n_ctx, (int)pi.n_batch);
+    printf("per token     = %d layers x %d kv heads x %d head_dim x (%.4f + %.4f) bytes = %llu bytes\n",
+           (int)pi.n_layer, (int)pi.n_head_kv, (int)pi.head_dim,
+           (double)pi.seg_k_bytes / pi.head_dim, (double)pi.seg_v_bytes / pi.head_dim,
+           (unsigned long long)pi.kv_bytes_per_token);
+    format_bytes(pi.kv_bytes, b2, sizeof b2);
+    printf("KV cache      = %s (%llu bytes): %d layers grow with the context, %d are bounded",
+           b2, (unsigned long long)pi.kv_bytes, (int)pi.n_layer_full,
+           (int)(pi.n_layer - pi.n_layer_full));
+    if (pi.n_layer_full < pi.n_layer) {
+        format_bytes(pi.kv_bytes_fixed, b3, sizeof b3);
+        printf(" (%s whatever the context)", b3);
+    }
+    printf("\n%s", pi.bounded ? "generation   = unbounded: every layer is a window or H2O\n" : "");
+    format_bytes(pi.weights_bytes + pi.kv_bytes, b3, sizeof b3);
+    printf("total         = %s (weights + KV; compute buffers not included)\n", b3);
+    printf("\n| K / V | bytes/token | KV at n_ctx %d |%s\n", (int)pi.n_ctx,
+           mem ? " largest n_ctx in --mem |" : "");
+    printf("| ----- | ----------: | ----------: |%s\n", mem ? " ---------: |" : "");
+    for (t = 0; t < QLM_KV_COUNT; t++) {
+        qlm_ctx_params c2 = cp;
+        qlm_plan_info p2;
+        c2.type_k = c2.type_v = (qlm_kv_type)t;
+        if (qlm_plan(model, c2, &p2) != QLM_OK) continue;
+        format_bytes(p2.kv_bytes, b2, sizeof b2);
+        printf("| %s | %llu | %s |", qlm_kv_type_name((qlm_kv_type)t),
+               (unsigned long long)p2.kv_bytes_per_token, b2);
+        if (mem) {
+            if (p2.bounded) printf(" unbounded (fixed memory) |");
+            else printf(" %d |", (int)plan_max_ctx(model, c2, mem));
+        }
+        printf("\n");
+    }
+done:
+    qlm_model_free(model);
+    return rc;
+}
+
+/* >>perplexity ------------------------------------------------------------------------------
+   As llama-perplexity: the text in chunks of n_ctx tokens, each from an empty cache and
+   starting with BOS (when the model adds one); the second half of each chunk is scored.
+   --kl-divergence-base FILE writes every scored token's log-probabilities (16-bit, per-token
+   range, llama.cpp's idea); with --kl-divergence it reads them and compares. */
+#define LOGP_MAGIC "QLMLOGP1"
+
+typedef struct {
+    double sum, sum2;
+    int64_t n;
+} run_stat;
+static void stat_add(run_stat *s, double v) {
+    s->sum += v;
+    s->sum2 += v * v;
+    s->n++;
+}
+static double stat_mean(const run_stat *s) { return s->n ? s->sum / (double)s->n : 0.0; }
+static double stat_err(const run_stat *s) { /* standard error of the mean */
+    double m = stat_mean(s), var;
+    if (s->n < 2) return 0.0;
+    var = (s->sum2 / (double)s->n - m * m) * (double)s->n / (double)(s->n - 1);
+    return var > 0 ? sqrt(var / (double)s->n) : 0.0;
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* log-softmax of logits into lp (double accumulation); returns the argmax */
+static int32_t log_softmax(const float *logits, int32_t n, float *lp) {
+    int32_t i, best = 0;
+    double sum = 0.0, lse;
+    float mx = logits[0];
+    for (i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i], best = i;
+    for (i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    lse = (double)mx + log(sum);
+    for (i = 0; i < n; i++) lp[i] = (float)((double)logits[i] - lse);
+    return best;
+}
+
+static int run_perplexity(const options *o, ui_state *ui) {
+    qlm_model *model = NULL;
+    qlm_ctx *ctx = NULL;
+    options oc = *o;
+    token_vec toks = {0};
+    FILE *base = NULL;
+    char *tmp_path = NULL;
+    float *lp = NULL, *blp = NULL;
+    uint16_t *q16 = NULL;
+    double *klds = NULL;
+    int32_t n_ctx, n_vocab, n_chunk, first, c, j, bos = -1, n_scored = 0;
+    int32_t hdr[4];
+    run_stat nll = {0, 0, 0}, bnll = {0, 0, 0}, kld = {0, 0, 0}, same = {0, 0, 0};
+    int rc, writing = o->kld_base && !o->kld;
+    qlm_status st;
+    if (oc.n_ctx == 0) oc.n_ctx = 512; /* llama-perplexity's default */
+    rc = load_model(&oc, 0, ui, &model);
+    if (rc) return rc;
+    rc = new_context(&oc, model, &ctx);
+    if (rc) goto done;
+    n_ctx = qlm_ctx_n_ctx(ctx);
+    n_vocab = qlm_model_n_vocab(model);
+    {   /* does the model add BOS? (then each chunk starts with it, as in llama.cpp) */
+        int32_t n = 0, one[2];
+        if (qlm_tokenize(model, "", 0, one, 2, 1, 0, &n) == QLM_OK && n == 1) bos = one[0];
+    }
+    st = tokenize_text(model, o->prompt, 1, 0, &toks);
+    if (st != QLM_OK) {
+        fprintf(stderr, "error: cannot tokenize %s: %s\n", o->prompt_file, error_detail(st));
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    n_chunk = toks.n / n_ctx;
+    if (o->n_chunks > 0 && o->n_chunks < n_chunk) n_chunk = o->n_chunks;
+    if (n_chunk < 1 || n_ctx < 4) {
+        fprintf(stderr, "error: %s has %d tokens: at least one chunk of -c %d is needed\n",
+                o->prompt_file, (int)toks.n, (int)n_ctx);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    first = n_ctx / 2;
+    lp = (float *)malloc((size_t)n_vocab * sizeof *lp);
+    blp = (float *)malloc((size_t)n_vocab * sizeof *blp);
+    q16 = (uint16_t *)malloc((size_t)n_vocab * sizeof *q16);
+    klds = (double *)malloc((size_t)n_chunk * (size_t)n_ctx * sizeof *klds);
+    if (!lp || !blp || !q16 || !klds) die_nomem();
+    hdr[0] = n_ctx;
+    hdr[1] = n_vocab;
+    hdr[2] = n_chunk;
+    hdr[3] = first;
+    if (writing) {
+        tmp_path = (char *)xrealloc(NULL, strlen(o->kld_base) + 8);
+        sprintf(tmp_path, "%s.tmp", o->kld_base);
+        base = fopen(tmp_path, "wb");
+        if (!base || fwrite(LOGP_MAGIC, 8, 1, base) != 1 || fwrite(hdr, sizeof hdr, 1, base) != 1 ||
+            fwrite(toks.ids, sizeof(int32_t), (size_t)n_chunk * (size_t)n_ctx, base) !=
+                (size_t)n_chunk * (size_t)n_ctx) {
+            fprintf(stderr, "error: cannot write %s: %s\n", tmp_path, strerror(errno));
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+    } else if (o->kld_base) {
+        char magic[8];
+        int32_t h[4];
+        int32_t *bt = (int32_t *)malloc((size_t)n_chunk * (size_t)n_ctx * sizeof *bt);
+        base = fopen(o->kld_base, "rb");
+        if (!bt) die_nomem();
+        if (!base || fread(magic, 8, 1, base) != 1 || memcmp(magic, LOGP_MAGIC, 8) != 0 ||
+            fread(h, sizeof h, 1, base) != 1) {
+            fprintf(stderr, "error: %s is not a log-probability file written by qlm perplexity\n",
+                    o->kld_base);
+            free(bt);
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        if (h[0] != n_ctx || h[1] != n_vocab || h[2] < n_chunk || h[3] != first ||
+            fread(bt, sizeof(int32_t), (size_t)n_chunk * (size_t)n_ctx, base) !=
+                (size_t)n_chunk * (size_t)n_ctx ||
+            memcmp(bt, toks.ids, (size_t)n_chunk * (size_t)n_ctx * sizeof(int32_t)) != 0) {
+            fprintf(stderr,
+                    "error: %s was made with other settings (n_ctx %d, n_vocab %d, %d chunks) "
+                    "or another text; this run: n_ctx %d, n_vocab %d, %d chunks\n",
+                    o->kld_base, (int)h[0], (int)h[1], (int)h[2], (int)n_ctx, (int)n_vocab,
+                    (int)n_chunk);
+            free(bt);
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        if (h[2] > n_chunk) /* skip the token ids of chunks this run does not score */
+            fseek(base, (long)((size_t)(h[2] - n_chunk) * (size_t)n_ctx * sizeof(int32_t)), SEEK_CUR);
+        free(bt);
+    }
+    fprintf(stderr, "perplexity: %d tokens, %d chunks of %d, scoring the last %d of each\n",
+            (int)toks.n, (int)n_chunk, (int)n_ctx, (int)(n_ctx - first - 1));
+    g_ctx = ctx;
+    g_busy = 1;
+    for (c = 0; c < n_chunk && !g_sigint; c++) {
+        int32_t *chunk = toks.ids + (size_t)c * (size_t)n_ctx, keep0 = chunk[0];
+        double t0 = now_ms();
+        if (bos >= 0) chunk[0] = bos;
+        qlm_ctx_truncate(ctx, 0);
+        st = decode_tokens(ctx, chunk, first, oc.n_batch, NULL);
+        if (st == QLM_OK) st = qlm_decode(ctx, chunk + first, n_ctx - first, 1);
+        chunk[0] = keep0;
+        if (st != QLM_OK) {
+            fprintf(stderr, "error: %s\n", ctx_error(ctx, st));
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        for (j = first; j < n_ctx - 1; j++) {
+            int32_t next = chunk[j + 1], top = log_softmax(qlm_logits(ctx, j - first), n_vocab, lp);
+            stat_add(&nll, -(double)lp[next]);
+            if (writing) { /* 16-bit codes over [max - 40, max]: e^-40 is below any use */
+                float hi = lp[top], lo = hi - 40.0f, sc = (hi - lo) / 65535.0f;
+                int32_t v;
+                for (v = 0; v < n_vocab; v++) {
+                    float x = lp[v] < lo ? lo : lp[v];
+                    q16[v] = (uint16_t)lrintf((x - lo) / sc);
+                }
+                if (fwrite(&lo, 4, 1, base) != 1 || fwrite(&sc, 4, 1, base) != 1 ||
+                    fwrite(q16, 2, (size_t)n_vocab, base) != (size_t)n_vocab) {
+                    fprintf(stderr, "error: cannot write %s: %s\n", tmp_path, strerror(errno));
+                    rc = EXIT_RUNTIME;
+                    goto done;
+                }
+            } else if (base) {
+                float lo, sc;
+                double k = 0.0, bsum = 0.0;
+                int32_t v, btop = 0;
+                if (fread(&lo, 4, 1, base) != 1 || fread(&sc, 4, 1, base) != 1 ||
+                    fread(q16, 2, (size_t)n_vocab, base) != (size_t)n_vocab) {
+                    fprintf(stderr, "error: %s is truncated\n", o->kld_base);
+                    rc = EXIT_RUNTIME;
+                    goto done;
+                }
+                for (v = 0; v < n_vocab; v++) {
+                    blp[v] = lo + sc * (float)q16[v];
+                    if (q16[v] > q16[btop]) btop = v;
+                    bsum += exp((double)blp[v]);
+                }
+                for (v = 0; v < n_vocab; v++) { /* renormalise what the codes rounded */
+                    double b = (double)blp[v] - log(bsum), p = exp(b);
+                    k += p * (b - (double)lp[v]);
+                    if (v == next) stat_add(&bnll, -b);
+                }
+                if (k < 0) k = 0;
+                klds[n_scored] = k;
+                stat_add(&kld, k);
+                stat_add(&same, btop == top ? 1.0 : 0.0);
+            }
+            n_scored++;
+        }
+        if (c == 0)
+            fprintf(stderr, "perplexity: %.2f s per chunk, ~%.1f min in all\n", (now_ms() - t0) / 1e3,
+                    (now_ms() - t0) * n_chunk / 60e3);
+        printf("[%d]%.4f,", (int)c + 1, exp(stat_mean(&nll)));
+        fflush(stdout);
+    }
+    g_busy = 0;
+    printf("\n");
+    if (g_sigint) {
+        fputs("interrupted\n", stderr);
+        rc = EXIT_INTERRUPTED;
+        goto done;
+    }
+    printf("Final estimate: PPL = %.4f +/- %.5f (%d tokens)\n", exp(stat_mean(&nll)),
+           exp(stat_mean(&nll)) * stat_err(&nll), (int)nll.n);
+    if (writing) {
+        if (fclose(base) != 0 || rename(tmp_path, o->kld_base) != 0) {
+            base = NULL;
+            fprintf(stderr, "error: cannot write %s: %s\n", o->kld_base, strerror(errno));
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        base = NULL;
+        printf("log-probabilities written to %s\n", o->kld_base);
+    } else if (base) {
+        qsort(klds, (size_t)n_scored, sizeof *klds, cmp_double);
+        printf("Base PPL     : %.4f +/- %.5f\n", exp(stat_mean(&bnll)),
+               exp(stat_mean(&bnll)) * stat_err(&bnll));
+        printf("Mean KLD     : %.6f +/- %.6f\n", stat_mean(&kld), stat_err(&kld));
+        printf("99.0%% KLD    : %.6f\n", klds[(size_t)((n_scored - 1) * 0.99)]);
+        printf("Maximum KLD  : %.6f\n", klds[n_scored - 1]);
+        printf("Same top p   : %.3f +/- %.3f %%\n", 100.0 * stat_mean(&same), 100.0 * stat_err(&same));
+    }
+done:
+    g_busy = 0;
+    if (base) fclose(base);
+    if (tmp_path && rc) remove(tmp_path);
+    free(tmp_path);
+    free(lp);
+    free(blp);
+    free(q16);
+    free(klds);
+    free(toks.ids);
+    qlm_ctx_free(ctx);
+    qlm_model_free(model);
+    return rc;
+}
+
 /* >>synth ----------------------------------------------------------------------------------- */
 static int synth_progress(float f, void *user) {
     ui_state *ui = (ui_state *)user;
@@ -1506,6 +1920,8 @@ int main(int argc, char **argv) {
     case MODE_INFO: rc = run_info(&o, &ui); break;
     case MODE_BENCH: rc = run_bench(&o, &ui); break;
     case MODE_SYNTH: rc = run_synth(&o, &ui); break;
+    case MODE_PLAN: rc = run_plan(&o, &ui); break;
+    case MODE_PPL: rc = run_perplexity(&o, &ui); break;
     default: rc = run_generate(&o, &ui); break;
     }
 done:

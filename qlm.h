@@ -128,11 +128,47 @@ typedef struct {
     void *progress_user;
 } qlm_model_params;
 
+/* KV-cache element types, chosen for K and V independently. Bytes per element in brackets. */
+typedef enum {
+    QLM_KV_F16 = 0, /* IEEE half [2] */
+    QLM_KV_Q8_0,    /* INT8, blocks of 32 with an F16 scale (llama.cpp's q8_0) [1.0625] */
+    QLM_KV_FP8,     /* FP8 E4M3 with an F32 scale per token and head [1 + 4/head_dim] */
+    QLM_KV_Q4,      /* INT4 asymmetric, groups of 32 with F16 scale and min (q4_1 blocks) [0.625] */
+    QLM_KV_Q4_0,    /* llama.cpp's q4_0 (symmetric), for comparison [0.5625] */
+    QLM_KV_COUNT
+} qlm_kv_type;
+
+enum { QLM_KV_EVICT_NONE = 0, QLM_KV_EVICT_H2O = 1 };
+
 typedef struct {
     int32_t n_ctx;     /* tokens of KV cache; 0: the model's training context, at most 4096 */
-    int32_t n_batch;   /* tokens per forward pass; 0: 512 */
+    int32_t n_batch;   /* tokens per forward pass; 0: 512 (64 when memory is bounded) */
     int32_t n_threads; /* 0: the number of online CPUs */
+    qlm_kv_type type_k, type_v; /* 0: F16 */
+    int no_kv_rot;     /* quantised K/V are Hadamard-rotated unless this is set */
+    int32_t swa;       /* > 0: every layer attends to at most this many recent tokens (ring) */
+    int32_t n_sinks;   /* > 0: StreamingLLM: keep the first n_sinks tokens, slide the rest */
+    int kv_evict;      /* QLM_KV_EVICT_H2O: keep heavy hitters + recent tokens per head */
+    int32_t kv_budget; /* H2O: cache cells per head (0: n_ctx / 2) */
 } qlm_ctx_params;
+/* When every layer's cache is bounded (swa, n_sinks or H2O), positions are unbounded: a context
+   decodes without end at fixed memory and qlm_ctx_bounded() is nonzero. */
+
+/* What a context would allocate: the same functions size the plan and the real cache. */
+typedef struct {
+    uint64_t weights_bytes;     /* tensor data of the model */
+    uint64_t kv_bytes;          /* the whole KV cache */
+    uint64_t kv_bytes_per_token;/* per cell of the layers that grow with the context */
+    uint64_t kv_bytes_fixed;    /* layers whose size does not depend on n_ctx (windows, H2O) */
+    int32_t n_ctx, n_batch;     /* after defaults */
+    int32_t n_layer_full;       /* layers that attend to the whole context */
+    int32_t bounded;            /* every layer bounded: unbounded generation */
+    int32_t n_layer, n_head_kv, head_dim;
+    uint64_t seg_k_bytes, seg_v_bytes; /* one head's K / V of one token: bytes per element =
+                                          seg / head_dim; per token = n_layer * n_head_kv *
+                                          (seg_k + seg_v), i.e. 2 * layers * kv_heads *
+                                          head_dim * bytes when K and V share a type */
+} qlm_plan_info;
 
 /* Sampling. Use qlm_sampler_default_params(): here zero is meaningful (temp 0 = greedy). */
 typedef struct {
@@ -206,6 +242,12 @@ QLM_API const char *qlm_ctx_errmsg(const qlm_ctx *ctx); /* last error of this co
 QLM_API int32_t qlm_ctx_n_ctx(const qlm_ctx *ctx);
 QLM_API int32_t qlm_ctx_n_past(const qlm_ctx *ctx); /* tokens in the KV cache */
 QLM_API uint64_t qlm_ctx_kv_bytes(const qlm_ctx *ctx); /* bytes allocated for the KV cache */
+QLM_API int qlm_ctx_bounded(const qlm_ctx *ctx); /* nonzero: positions may pass n_ctx */
+/* The memory a context with these parameters would use, without allocating it. */
+QLM_API qlm_status qlm_plan(const qlm_model *model, qlm_ctx_params params, qlm_plan_info *out);
+QLM_API const char *qlm_kv_type_name(qlm_kv_type type);
+/* "f16", "q8_0", "fp8", "q4", "q4_0"; QLM_ERR_INVALID_ARG for anything else. */
+QLM_API qlm_status qlm_kv_type_parse(const char *name, qlm_kv_type *out);
 /* Drop cached tokens from position n_keep on (0 clears the conversation). Sliding-window
    layers cannot always rewind that far: then the cache is cleared; read qlm_ctx_n_past()
    afterwards and decode from there. */
@@ -2004,6 +2046,177 @@ static QLM__MAYBE_UNUSED size_t qlm__row_size(qlm_type t, int64_t n) {
     if ((int)t < 0 || (int)t >= (int)QLM_TYPE_COUNT || qlm__type_traits[t].blck_size == 0) return 0;
     return (size_t)(n / qlm__type_traits[t].blck_size) * qlm__type_traits[t].type_size;
 }
+/* >>kernels-ref: KV-cache segments --------------------------------------------------------
+ * A segment is one head's K or V row of one token (head_dim elements), in one of the
+ * qlm_kv_type layouts; every segment carries its own scales, so a token's segments can be
+ * written, moved (H2O) and read independently. f16, q8_0, q4 (= q4_1 blocks) and q4_0 use
+ * the block layouts above. fp8 is qlm's own: [f32 d][head_dim E4M3 codes], x = d * e4m3(code),
+ * d = max|x| / 448 per token and head.
+ *
+ * E4M3 ("fn": no infinities, 0x7f/0xff NaN, largest finite 448): 4 exponent bits (bias 7),
+ * 3 mantissa bits. Its bits shifted into a binary16, ((b & 0x80) << 8) | ((b & 0x7f) << 7),
+ * give the same number times 2^-8 for normals and subnormals alike (binary16's exponent bias
+ * is 15 = 7 + 8), which is how the SIMD kernels decode it with one shift and a half->float
+ * conversion. */
+#define QLM__E4M3_MAX 448.0f
+
+static uint8_t qlm__fp32_to_e4m3(float x) {
+    uint32_t u, e, mant;
+    uint8_t sign;
+    float a = fabsf(x);
+    memcpy(&u, &x, 4);
+    sign = (uint8_t)((u >> 24) & 0x80u);
+    if (!(a < QLM__E4M3_MAX)) return (uint8_t)(sign | (a == a ? 0x7e : 0)); /* saturate; NaN: 0 */
+    if (a < 0.015625f) /* below the smallest normal 2^-6: multiples of 2^-9, ties to even */
+        return (uint8_t)(sign | (uint8_t)qlm__nearest_int(a * 512.0f)); /* 8 is 2^-6: right */
+    memcpy(&u, &a, 4);
+    u += 0x7ffffu + ((u >> 20) & 1u); /* round the mantissa to 3 bits, ties to even */
+    e = (u >> 23) - 127u + 7u;
+    mant = (u >> 20) & 7u;
+    if (e > 15u || (e == 15u && mant == 7u)) return (uint8_t)(sign | 0x7e);
+    return (uint8_t)(sign | (e << 3) | mant);
+}
+static float qlm__e4m3_to_fp32(uint8_t b) {
+    return qlm__fp16_to_fp32((qlm__f16)(((b & 0x80u) << 8) | ((b & 0x7fu) << 7))) * 256.0f;
+}
+
+static void qlm__quant_seg_fp8_ref(const float *x, void *dst, int64_t n) {
+    uint8_t *q = (uint8_t *)dst + 4;
+    float amax = 0.0f, d, id;
+    int64_t i;
+    for (i = 0; i < n; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    d = amax / QLM__E4M3_MAX;
+    id = d > 0.0f ? 1.0f / d : 0.0f;
+    memcpy(dst, &d, 4);
+    for (i = 0; i < n; i++) q[i] = qlm__fp32_to_e4m3(x[i] * id);
+}
+static QLM__MAYBE_UNUSED void qlm__dequant_seg_fp8_ref(const void *src, float *y, int64_t n) {
+    const uint8_t *q = (const uint8_t *)src + 4;
+    float d;
+    int64_t i;
+    memcpy(&d, src, 4);
+    for (i = 0; i < n; i++) y[i] = d * qlm__e4m3_to_fp32(q[i]);
+}
+/* K segment (fp8) . q (f32) */
+static void qlm__kv_dot_fp8_ref(int n, float *s, const void *k, const void *vq) {
+    const uint8_t *c = (const uint8_t *)k + 4;
+    const float *q = (const float *)vq;
+    double sum = 0;
+    float d;
+    int i;
+    memcpy(&d, k, 4);
+    for (i = 0; i < n; i++) sum += (double)(qlm__e4m3_to_fp32(c[i]) * q[i]);
+    *s = (float)sum * d;
+}
+
+/* acc[0..n) += a * V segment: the V side of attention, one cached token at a time. */
+typedef void (*qlm__kv_axpy_fn)(int n, float *acc, float a, const void *v);
+
+static void qlm__kv_axpy_f16_ref(int n, float *acc, float a, const void *v) {
+    const qlm__f16 *x = (const qlm__f16 *)v;
+    int i;
+    for (i = 0; i < n; i++) acc[i] += a * qlm__fp16_to_fp32(x[i]);
+}
+static void qlm__kv_axpy_q8_0_ref(int n, float *acc, float a, const void *v) {
+    const qlm__block_q8_0 *b = (const qlm__block_q8_0 *)v;
+    int i, j;
+    for (i = 0; i < n / QLM__QK8_0; i++) {
+        float f = a * qlm__fp16_to_fp32(b[i].d);
+        for (j = 0; j < QLM__QK8_0; j++) acc[i * QLM__QK8_0 + j] += f * (float)b[i].qs[j];
+    }
+}
+static void qlm__kv_axpy_q4_1_ref(int n, float *acc, float a, const void *v) {
+    const qlm__block_q4_1 *b = (const qlm__block_q4_1 *)v;
+    int i, j;
+    for (i = 0; i < n / QLM__QK4_1; i++) {
+        float f = a * qlm__fp16_to_fp32(b[i].d), m = a * qlm__fp16_to_fp32(b[i].m);
+        float *y = acc + i * QLM__QK4_1;
+        for (j = 0; j < QLM__QK4_1 / 2; j++) {
+            y[j] += f * (float)(b[i].qs[j] & 0x0f) + m;
+            y[j + QLM__QK4_1 / 2] += f * (float)(b[i].qs[j] >> 4) + m;
+        }
+    }
+}
+static void qlm__kv_axpy_q4_0_ref(int n, float *acc, float a, const void *v) {
+    const qlm__block_q4_0 *b = (const qlm__block_q4_0 *)v;
+    int i, j;
+    for (i = 0; i < n / QLM__QK4_0; i++) {
+        float f = a * qlm__fp16_to_fp32(b[i].d);
+        float *y = acc + i * QLM__QK4_0;
+        for (j = 0; j < QLM__QK4_0 / 2; j++) {
+            y[j] += f * (float)((b[i].qs[j] & 0x0f) - 8);
+            y[j + QLM__QK4_0 / 2] += f * (float)((b[i].qs[j] >> 4) - 8);
+        }
+    }
+}
+static void qlm__kv_axpy_fp8_ref(int n, float *acc, float a, const void *v) {
+    const uint8_t *c = (const uint8_t *)v + 4;
+    float d;
+    int i;
+    memcpy(&d, v, 4);
+    a *= d;
+    for (i = 0; i < n; i++) acc[i] += a * qlm__e4m3_to_fp32(c[i]);
+}
+
+/* Per KV type: the block layout of its segments (F32 marks fp8, which has its own), the type
+   q is converted to for the K dot (the weight type's vec_dot_type, so K . q is the matmul's
+   integer dot), and the V axpy. */
+typedef struct {
+    const char *name;
+    qlm_type blk, q_type;
+    qlm__kv_axpy_fn axpy;
+} qlm__kv_traits_t;
+static const qlm__kv_traits_t qlm__kv_traits[QLM_KV_COUNT] = {
+    {"f16", QLM_TYPE_F16, QLM_TYPE_F16, qlm__kv_axpy_f16_ref},
+    {"q8_0", QLM_TYPE_Q8_0, QLM_TYPE_Q8_0, qlm__kv_axpy_q8_0_ref},
+    {"fp8", QLM_TYPE_F32, QLM_TYPE_F32, qlm__kv_axpy_fp8_ref},
+    {"q4", QLM_TYPE_Q4_1, QLM_TYPE_Q8_1, qlm__kv_axpy_q4_1_ref},
+    {"q4_0", QLM_TYPE_Q4_0, QLM_TYPE_Q8_0, qlm__kv_axpy_q4_0_ref},
+};
+
+/* Bytes of one segment of hd elements; 0 if hd does not fit the type's blocks. */
+static size_t qlm__kv_seg_bytes(qlm_kv_type t, int64_t hd) {
+    qlm_type b = qlm__kv_traits[t].blk;
+    if (b == QLM_TYPE_F32) return 4 + (size_t)hd;
+    if (hd % qlm__type_traits[b].blck_size) return 0;
+    return qlm__row_size(b, hd);
+}
+
+/* Hadamard rotation of one head, in place: x <- H D x / sqrt(n) on each block of n elements,
+ * n the largest power of two dividing hd (at most 256), D fixed +-1 signs. The transform is
+ * orthogonal, so (R q) . (R k) = q . k and rotating Q and K changes no score; R V is undone
+ * on the attention output (inverse = D H / sqrt(n)). Why: a few channels of K (and V) carry
+ * most of the magnitude (RoPE pairs, outlier features), and a per-block scale set by them
+ * wastes the other codes; after the rotation every element is a mix of all of them, so the
+ * block's values look Gaussian with no outliers and 4- and 8-bit codes fit them far better. */
+static int qlm__hadamard_n(int hd) {
+    int n = 1;
+    while (n < 256 && hd % (2 * n) == 0) n *= 2;
+    return n;
+}
+static float qlm__hadamard_sign(int i) { /* a fixed pseudo-random +-1 per index */
+    uint32_t h = (uint32_t)i * 0x9E3779B1u;
+    h ^= h >> 15;
+    return (h & 1u) ? -1.0f : 1.0f;
+}
+static void qlm__hadamard(float *x, int hd, int inverse) {
+    int n = qlm__hadamard_n(hd), b, len, i, j;
+    float norm = 1.0f / sqrtf((float)n);
+    for (b = 0; b < hd; b += n) {
+        float *y = x + b;
+        if (!inverse)
+            for (i = 0; i < n; i++) y[i] *= qlm__hadamard_sign(i);
+        for (len = 1; len < n; len *= 2)
+            for (i = 0; i < n; i += 2 * len)
+                for (j = i; j < i + len; j++) {
+                    float u = y[j], v = y[j + len];
+                    y[j] = u + v;
+                    y[j + len] = u - v;
+                }
+        for (i = 0; i < n; i++) y[i] *= inverse ? norm * qlm__hadamard_sign(i) : norm;
+    }
+}
+
 /* >>kernels ---------------------------------------------------------------------------------
    Kernel selection. A qlm__kernels table holds, per weight type, the dot product and, per
    activation type, the quantiser that the matmul uses. Every table starts as a copy of the
@@ -2019,6 +2232,11 @@ typedef struct {
     const char *name;
     qlm__vec_dot_fn vec_dot[QLM_TYPE_COUNT];       /* by weight type */
     qlm__from_float_fn from_float[QLM_TYPE_COUNT]; /* by activation (vec_dot) type */
+    /* KV cache, by qlm_kv_type: K segment . prepared q, acc += p * V segment, float -> segment.
+       kv_dot and kv_quant of the block types are the matmul's entries (set after the fill). */
+    qlm__vec_dot_fn kv_dot[QLM_KV_COUNT];
+    qlm__kv_axpy_fn kv_axpy[QLM_KV_COUNT];
+    qlm__from_float_fn kv_quant[QLM_KV_COUNT];
 } qlm__kernels;
 
 static void qlm__kernels_fill_ref(qlm__kernels *k) {
@@ -2027,6 +2245,20 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
     for (t = 0; t < QLM_TYPE_COUNT; t++) {
         k->vec_dot[t] = qlm__type_traits[t].vec_dot;
         k->from_float[t] = qlm__type_traits[t].from_float;
+    }
+    for (t = 0; t < QLM_KV_COUNT; t++) k->kv_axpy[t] = qlm__kv_traits[t].axpy;
+    k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_ref;
+    k->kv_quant[QLM_KV_FP8] = qlm__quant_seg_fp8_ref;
+}
+/* The KV entries that are matmul kernels, taken from the (possibly SIMD) table. */
+static void qlm__kernels_link_kv(qlm__kernels *k) {
+    int t;
+    for (t = 0; t < QLM_KV_COUNT; t++) {
+        qlm_type b = qlm__kv_traits[t].blk;
+        if (b == QLM_TYPE_F32) continue;
+        k->kv_dot[t] = k->vec_dot[b];
+        k->kv_quant[t] = b == QLM_TYPE_Q8_0 || b == QLM_TYPE_F16 ? k->from_float[b]
+                                                                   : qlm__type_traits[b].from_float;
     }
 }
 
@@ -2861,6 +3093,93 @@ static QLM__AVX2 void qlm__quant_row_bf16_avx2(const float *src, void *dst, int6
     for (; i < n; i++) y[i] = qlm__fp32_to_bf16(src[i]);
 }
 
+/* ---- KV cache: the fp8 K dot and the V axpys (twins of the >>kernels-ref KV section) ---- */
+
+/* 8 E4M3 codes -> 8 floats times 2^-8 (see the E4M3 note in >>kernels-ref) */
+static inline QLM__AVX2 __m256 qlm__e4m3x8_avx2(const uint8_t *p) {
+    __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p));
+    __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8),
+                             _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7));
+    return _mm256_cvtph_ps(h);
+}
+static QLM__AVX2 void qlm__kv_dot_fp8_avx2(int n, float *s, const void *k, const void *vq) {
+    const uint8_t *c = (const uint8_t *)k + 4;
+    const float *q = (const float *)vq;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    float d, sum;
+    int i = 0;
+    memcpy(&d, k, 4);
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(qlm__e4m3x8_avx2(c + i), _mm256_loadu_ps(q + i), a0);
+        a1 = _mm256_fmadd_ps(qlm__e4m3x8_avx2(c + i + 8), _mm256_loadu_ps(q + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(qlm__e4m3x8_avx2(c + i), _mm256_loadu_ps(q + i), a0);
+    sum = qlm__hsum_ps_avx2(_mm256_add_ps(a0, a1)) * 256.0f;
+    for (; i < n; i++) sum += qlm__e4m3_to_fp32(c[i]) * q[i];
+    *s = sum * d;
+}
+static QLM__AVX2 void qlm__kv_axpy_fp8_avx2(int n, float *acc, float a, const void *v) {
+    const uint8_t *c = (const uint8_t *)v + 4;
+    float d;
+    __m256 f;
+    int i = 0;
+    memcpy(&d, v, 4);
+    a *= d;
+    f = _mm256_set1_ps(a * 256.0f);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(qlm__e4m3x8_avx2(c + i), f, _mm256_loadu_ps(acc + i)));
+    for (; i < n; i++) acc[i] += a * qlm__e4m3_to_fp32(c[i]);
+}
+static QLM__AVX2 void qlm__kv_axpy_f16_avx2(int n, float *acc, float a, const void *v) {
+    const qlm__f16 *x = (const qlm__f16 *)v;
+    __m256 f = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(qlm__load_f16x8(x + i), f, _mm256_loadu_ps(acc + i)));
+    for (; i < n; i++) acc[i] += a * qlm__h2f(x[i]);
+}
+static QLM__AVX2 void qlm__kv_axpy_q8_0_avx2(int n, float *acc, float a, const void *v) {
+    const qlm__block_q8_0 *b = (const qlm__block_q8_0 *)v;
+    int i, j;
+    for (i = 0; i < n / QLM__QK8_0; i++) {
+        __m256 f = _mm256_set1_ps(a * qlm__h2f(b[i].d));
+        float *y = acc + i * QLM__QK8_0;
+        for (j = 0; j < QLM__QK8_0; j += 8) {
+            __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b[i].qs + j))));
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(q, f, _mm256_loadu_ps(y + j)));
+        }
+    }
+}
+/* q4_1 and q4_0 share the nibble order: elements j (low) and j + 16 (high) of byte j */
+static QLM__AVX2 void qlm__kv_axpy_nib_avx2(float *y, const uint8_t *qs, __m256 f, __m256 m) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
+    __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo));
+    __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)));
+    __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
+    __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)));
+    _mm256_storeu_ps(y, _mm256_add_ps(_mm256_fmadd_ps(q0, f, _mm256_loadu_ps(y)), m));
+    _mm256_storeu_ps(y + 8, _mm256_add_ps(_mm256_fmadd_ps(q1, f, _mm256_loadu_ps(y + 8)), m));
+    _mm256_storeu_ps(y + 16, _mm256_add_ps(_mm256_fmadd_ps(q2, f, _mm256_loadu_ps(y + 16)), m));
+    _mm256_storeu_ps(y + 24, _mm256_add_ps(_mm256_fmadd_ps(q3, f, _mm256_loadu_ps(y + 24)), m));
+}
+static QLM__AVX2 void qlm__kv_axpy_q4_1_avx2(int n, float *acc, float a, const void *v) {
+    const qlm__block_q4_1 *b = (const qlm__block_q4_1 *)v;
+    int i;
+    for (i = 0; i < n / QLM__QK4_1; i++)
+        qlm__kv_axpy_nib_avx2(acc + i * QLM__QK4_1, b[i].qs, _mm256_set1_ps(a * qlm__h2f(b[i].d)),
+                              _mm256_set1_ps(a * qlm__h2f(b[i].m)));
+}
+static QLM__AVX2 void qlm__kv_axpy_q4_0_avx2(int n, float *acc, float a, const void *v) {
+    const qlm__block_q4_0 *b = (const qlm__block_q4_0 *)v;
+    int i;
+    for (i = 0; i < n / QLM__QK4_0; i++) { /* (q - 8) f = q f - 8 f */
+        float f = a * qlm__h2f(b[i].d);
+        qlm__kv_axpy_nib_avx2(acc + i * QLM__QK4_0, b[i].qs, _mm256_set1_ps(f), _mm256_set1_ps(-8.0f * f));
+    }
+}
+
 /* ---- AVX-512 (VNNI on 256-bit registers) -------------------------------------------------- */
 
 QLM__X86_BLOCK32_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_ss8_vnni)
@@ -2886,6 +3205,12 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->from_float[QLM_TYPE_Q8_K] = qlm__quant_row_q8_K_avx2;
     k->from_float[QLM_TYPE_F16] = qlm__quant_row_f16_avx2;
     k->from_float[QLM_TYPE_BF16] = qlm__quant_row_bf16_avx2;
+    k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_avx2;
+    k->kv_axpy[QLM_KV_F16] = qlm__kv_axpy_f16_avx2;
+    k->kv_axpy[QLM_KV_Q8_0] = qlm__kv_axpy_q8_0_avx2;
+    k->kv_axpy[QLM_KV_FP8] = qlm__kv_axpy_fp8_avx2;
+    k->kv_axpy[QLM_KV_Q4] = qlm__kv_axpy_q4_1_avx2;
+    k->kv_axpy[QLM_KV_Q4_0] = qlm__kv_axpy_q4_0_avx2;
 }
 
 static void qlm__kernels_fill_avx512(qlm__kernels *k) {
@@ -3461,6 +3786,104 @@ static void qlm__quant_row_q8_K_neon(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* ---- KV cache: the fp8 K dot and the V axpys (twins of the >>kernels-ref KV section) ---- */
+
+/* 8 E4M3 codes -> two float32x4 times 2^-8 (see the E4M3 note in >>kernels-ref) */
+QLM__NEON_INLINE void qlm__e4m3x8_neon(const uint8_t *p, float32x4_t *lo, float32x4_t *hi) {
+    uint16x8_t b = vmovl_u8(vld1_u8(p));
+    uint16x8_t h = vorrq_u16(vshlq_n_u16(vandq_u16(b, vdupq_n_u16(0x80)), 8),
+                             vshlq_n_u16(vandq_u16(b, vdupq_n_u16(0x7f)), 7));
+    float16x8_t f = vreinterpretq_f16_u16(h);
+    *lo = vcvt_f32_f16(vget_low_f16(f));
+    *hi = vcvt_f32_f16(vget_high_f16(f));
+}
+static void qlm__kv_dot_fp8_neon(int n, float *s, const void *k, const void *vq) {
+    const uint8_t *c = (const uint8_t *)k + 4;
+    const float *q = (const float *)vq;
+    float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0), lo, hi;
+    float d, sum;
+    int i = 0;
+    memcpy(&d, k, 4);
+    for (; i + 8 <= n; i += 8) {
+        qlm__e4m3x8_neon(c + i, &lo, &hi);
+        a0 = vfmaq_f32(a0, lo, vld1q_f32(q + i));
+        a1 = vfmaq_f32(a1, hi, vld1q_f32(q + i + 4));
+    }
+    sum = vaddvq_f32(vaddq_f32(a0, a1)) * 256.0f;
+    for (; i < n; i++) sum += qlm__e4m3_to_fp32(c[i]) * q[i];
+    *s = sum * d;
+}
+static void qlm__kv_axpy_fp8_neon(int n, float *acc, float a, const void *v) {
+    const uint8_t *c = (const uint8_t *)v + 4;
+    float32x4_t lo, hi;
+    float d, f;
+    int i = 0;
+    memcpy(&d, v, 4);
+    a *= d;
+    f = a * 256.0f;
+    for (; i + 8 <= n; i += 8) {
+        qlm__e4m3x8_neon(c + i, &lo, &hi);
+        vst1q_f32(acc + i, vfmaq_n_f32(vld1q_f32(acc + i), lo, f));
+        vst1q_f32(acc + i + 4, vfmaq_n_f32(vld1q_f32(acc + i + 4), hi, f));
+    }
+    for (; i < n; i++) acc[i] += a * qlm__e4m3_to_fp32(c[i]);
+}
+static void qlm__kv_axpy_f16_neon(int n, float *acc, float a, const void *v) {
+    const qlm__f16 *x = (const qlm__f16 *)v;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t h = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i)));
+        vst1q_f32(acc + i, vfmaq_n_f32(vld1q_f32(acc + i), h, a));
+    }
+    for (; i < n; i++) acc[i] += a * qlm__fp16_to_fp32(x[i]);
+}
+static void qlm__kv_axpy_q8_0_neon(int n, float *acc, float a, const void *v) {
+    const qlm__block_q8_0 *b = (const qlm__block_q8_0 *)v;
+    int i, j;
+    for (i = 0; i < n / QLM__QK8_0; i++) {
+        float f = a * qlm__fp16_to_fp32(b[i].d);
+        float *y = acc + i * QLM__QK8_0;
+        for (j = 0; j < QLM__QK8_0; j += 8) {
+            int16x8_t q = vmovl_s8(vld1_s8(b[i].qs + j));
+            vst1q_f32(y + j, vfmaq_n_f32(vld1q_f32(y + j), vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), f));
+            vst1q_f32(y + j + 4, vfmaq_n_f32(vld1q_f32(y + j + 4), vcvtq_f32_s32(vmovl_s16(vget_high_s16(q))), f));
+        }
+    }
+}
+/* q4_1 and q4_0 share the nibble order: elements j (low) and j + 16 (high) of byte j */
+static void qlm__kv_axpy_nib_neon(float *y, const uint8_t *qs, float f, float m) {
+    uint8x16_t raw = vld1q_u8(qs);
+    uint8x16_t part[2];
+    int h, k;
+    part[0] = vandq_u8(raw, vdupq_n_u8(0x0f));
+    part[1] = vshrq_n_u8(raw, 4);
+    for (h = 0; h < 2; h++) {
+        uint16x8_t w[2];
+        w[0] = vmovl_u8(vget_low_u8(part[h]));
+        w[1] = vmovl_u8(vget_high_u8(part[h]));
+        for (k = 0; k < 4; k++) {
+            uint32x4_t u = k & 1 ? vmovl_u16(vget_high_u16(w[k >> 1])) : vmovl_u16(vget_low_u16(w[k >> 1]));
+            float *p = y + h * 16 + k * 4;
+            vst1q_f32(p, vaddq_f32(vfmaq_n_f32(vld1q_f32(p), vcvtq_f32_u32(u), f), vdupq_n_f32(m)));
+        }
+    }
+}
+static void qlm__kv_axpy_q4_1_neon(int n, float *acc, float a, const void *v) {
+    const qlm__block_q4_1 *b = (const qlm__block_q4_1 *)v;
+    int i;
+    for (i = 0; i < n / QLM__QK4_1; i++)
+        qlm__kv_axpy_nib_neon(acc + i * QLM__QK4_1, b[i].qs, a * qlm__fp16_to_fp32(b[i].d),
+                              a * qlm__fp16_to_fp32(b[i].m));
+}
+static void qlm__kv_axpy_q4_0_neon(int n, float *acc, float a, const void *v) {
+    const qlm__block_q4_0 *b = (const qlm__block_q4_0 *)v;
+    int i;
+    for (i = 0; i < n / QLM__QK4_0; i++) {
+        float f = a * qlm__fp16_to_fp32(b[i].d);
+        qlm__kv_axpy_nib_neon(acc + i * QLM__QK4_0, b[i].qs, f, -8.0f * f);
+    }
+}
+
 /* ---- table -------------------------------------------------------------------------------- */
 
 /* Overwrite k's entries with the NEON kernels; dotprod picks the SDOT builds. */
@@ -3497,6 +3920,12 @@ static void qlm__neon_fill(qlm__kernels *k, int dotprod) {
     k->from_float[QLM_TYPE_Q8_0] = qlm__quant_row_q8_0_neon;
     k->from_float[QLM_TYPE_Q8_1] = qlm__quant_row_q8_1_neon;
     k->from_float[QLM_TYPE_Q8_K] = qlm__quant_row_q8_K_neon;
+    k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_neon;
+    k->kv_axpy[QLM_KV_F16] = qlm__kv_axpy_f16_neon;
+    k->kv_axpy[QLM_KV_Q8_0] = qlm__kv_axpy_q8_0_neon;
+    k->kv_axpy[QLM_KV_FP8] = qlm__kv_axpy_fp8_neon;
+    k->kv_axpy[QLM_KV_Q4] = qlm__kv_axpy_q4_1_neon;
+    k->kv_axpy[QLM_KV_Q4_0] = qlm__kv_axpy_q4_0_neon;
 }
 
 static void qlm__kernels_fill_neon(qlm__kernels *k) { qlm__neon_fill(k, qlm__neon_has_dotprod()); }
@@ -3538,6 +3967,7 @@ static qlm_status qlm__kernels_select(qlm__kernels *k, const char *want) {
             return QLM_ERR_UNSUPPORTED;
         }
         if (v->fill) v->fill(k);
+        qlm__kernels_link_kv(k);
         k->name = v->name;
         return QLM_OK;
     }
@@ -6566,32 +6996,57 @@ static size_t qlm__plan(qlm__graph *g, qlm__tensor *keep) {
 }
 
 /* >>kvcache ---------------------------------------------------------------------------------
-   Per layer: K and V as rows of n_kv_head*head_dim, one row per cell. A layer that attends to
-   the whole context has n_ctx cells and cell == position. A sliding-window layer (window W)
-   has W + n_batch cells used as a ring, cell = position % cells: a batch of n_batch tokens
-   never overwrites a position that one of its own queries still needs (the oldest query of
-   the batch reaches back W-1 positions), so its memory is bounded by the window, whatever the
-   context length. K is stored after RoPE (positions never change here, so decode reads K as
-   is and no re-rotation is ever needed). */
+   Per layer, K and V as cells of n_head_kv segments (one head's head_dim elements in a
+   qlm_kv_type layout, see >>kernels-ref). K is stored after RoPE: a cached position never
+   changes, so decode reads K as it is and nothing is ever re-rotated (StreamingLLM's sinks,
+   which want a smaller distance once the window slides, get it by turning q back instead:
+   one head of q per query, not every cached key). Quantised K/V are also Hadamard-rotated.
+
+   A layer's cells are used in one of three ways (qlm__kv_layer):
+   - full: n_ctx cells, cell = position.
+   - window W (the model's sliding-window layers, --swa, or the global layers under --sinks):
+     S sink cells (positions 0..S-1, kept for ever) and a ring of W + B cells for the rest,
+     cell = S + (p - S) % (W + B), B the tokens of one forward pass: a batch never overwrites
+     a position that one of its own queries still needs (the oldest query of the batch reaches
+     back W - 1 positions). A query at m attends to the sinks and to m - W + 1 .. m.
+   - H2O (--kv-evict h2o): budget + B slots per KV head, each holding any position; after
+     every forward pass each head keeps its budget: the most recent budget/2 positions and,
+     of the older ones, those with the largest attention mass accumulated so far.
+   When every layer is bounded (a window or H2O) positions may grow without end. */
 typedef struct {
-    qlm_type type_k, type_v;
-    int32_t n_cells_max;  /* the largest layer's cells (for scratch sizing) */
-    int32_t *n_cells;     /* per layer */
-    int32_t *window;      /* per layer: 0 = whole context */
-    int64_t row_k, row_v; /* elements per cell */
-    size_t bytes;
+    int32_t n_cells; /* cells (H2O: slots per head) */
+    int32_t sinks;   /* positions kept for ever in cells 0..sinks-1 */
+    int32_t window;  /* attends to the last `window` positions (0: all) */
+    int32_t h2o;     /* 1: slots, evicted by attention mass */
+    int32_t budget;  /* H2O: slots kept per head between forward passes */
+} qlm__kv_layer;
+
+typedef struct {
+    qlm_kv_type type_k, type_v;
+    int rot_k, rot_v;        /* Hadamard rotation of K (and q), of V (undone on the output) */
+    int32_t hd, n_head_kv;
+    size_t seg_k, seg_v;     /* bytes of one head's segment */
+    size_t row_k, row_v;     /* bytes of one cell (all heads) */
+    int32_t n_layer, n_cells_max, bounded;
+    qlm__kv_layer *L;
+    size_t bytes;            /* everything below, as qlm__kv_bytes_layer sums it */
     uint8_t *buf;
-    uint8_t **k, **v; /* per layer */
+    uint8_t **k, **v;        /* per layer */
+    int32_t **slot_pos;      /* H2O, per layer: [head][slot] position, -1 free */
+    float **slot_mass;       /* H2O, per layer: [head][slot] accumulated attention */
+    int32_t *n_used;         /* H2O, per layer: slots in use (the same for every head) */
 } qlm__kv;
 
 /* The one function that sizes a layer's cache: the planner and the allocator both call it. */
-static size_t qlm__kv_bytes_per_layer(qlm_type tk, qlm_type tv, int64_t n_cells, int64_t row_k,
-                                      int64_t row_v) {
-    return qlm__row_size(tk, row_k) * (size_t)n_cells + qlm__row_size(tv, row_v) * (size_t)n_cells;
+static size_t qlm__kv_bytes_layer(const qlm__kv *kv, const qlm__kv_layer *L) {
+    size_t b = (kv->row_k + kv->row_v) * (size_t)L->n_cells;
+    if (L->h2o) b += (sizeof(int32_t) + sizeof(float)) * (size_t)kv->n_head_kv * (size_t)L->n_cells;
+    return b;
 }
-static int32_t qlm__kv_layer_cells(int32_t n_ctx, int32_t n_batch, int32_t window) {
-    return window > 0 && window + n_batch < n_ctx ? window + n_batch : n_ctx;
+static int32_t qlm__kv_cell(const qlm__kv_layer *L, int32_t pos) {
+    return pos < L->sinks ? pos : L->sinks + (pos - L->sinks) % (L->n_cells - L->sinks);
 }
+
 
 /* >>model -----------------------------------------------------------------------------------
    One forward pass for every architecture: what differs is read from GGUF metadata into these
@@ -6647,7 +7102,9 @@ typedef struct qlm__exec {
     const int32_t *pos; /* positions of the batch */
     uint8_t *wdata;     /* activations quantised for MUL_MAT */
     size_t wdata_size;
-    float *att;         /* per-thread attention scores, n_cells floats each */
+    float *att;         /* per-thread attention scratch, att_stride floats each */
+    size_t att_stride;
+    float *att_part;    /* partial attention states of a split range (decode) */
     qlm__kernels kern;  /* this context's kernels (reference or SIMD) */
     float *f16_table;   /* all 65536 halves as floats: V rows are read through it */
     int first_node, last_node;
@@ -6830,71 +7287,245 @@ static void qlm__op_rope(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     }
 }
 
-/* Write this batch's K and V rows into the cache cells of their positions. */
+/* Write this batch's K and V into the cache: each head's segment rotated (quantised caches)
+   and converted to the cache type, into the cell of its position (H2O: the next free slot). */
+static void qlm__kv_put(qlm__from_float_fn quant, const float *x, uint8_t *dst, int hd, int rot) {
+    float tmp[512];
+    if (rot) {
+        memcpy(tmp, x, (size_t)hd * 4);
+        qlm__hadamard(tmp, hd, 0);
+        x = tmp;
+    }
+    quant(x, dst, hd);
+}
 static void qlm__op_kv_store(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     int layer = t->p[0];
-    int64_t r, b, e;
     qlm__kv *kv = ex->kv;
-    size_t rk = qlm__row_size(kv->type_k, kv->row_k), rv = qlm__row_size(kv->type_v, kv->row_v);
-    qlm__split(qlm__rows(ex, t), ith, nth, &b, &e);
-    for (r = b; r < e; r++) {
-        int32_t cell = ex->pos[r] % kv->n_cells[layer];
-        qlm__type_traits[kv->type_k].from_float((const float *)QLM__ROW(t->src[0], r),
-                                                kv->k[layer] + (size_t)cell * rk, kv->row_k);
-        qlm__type_traits[kv->type_v].from_float((const float *)QLM__ROW(t->src[1], r),
-                                                kv->v[layer] + (size_t)cell * rv, kv->row_v);
+    const qlm__kv_layer *L = &kv->L[layer];
+    int64_t job, b, e, nkv = kv->n_head_kv, hd = kv->hd;
+    qlm__split(qlm__rows(ex, t) * nkv, ith, nth, &b, &e);
+    for (job = b; job < e; job++) {
+        int64_t r = job / nkv, h = job % nkv;
+        int32_t cell = L->h2o ? kv->n_used[layer] + (int32_t)r : qlm__kv_cell(L, ex->pos[r]);
+        qlm__kv_put(ex->kern.kv_quant[kv->type_k], (const float *)QLM__ROW(t->src[0], r) + h * hd,
+                    kv->k[layer] + (size_t)cell * kv->row_k + (size_t)h * kv->seg_k, (int)hd, kv->rot_k);
+        qlm__kv_put(ex->kern.kv_quant[kv->type_v], (const float *)QLM__ROW(t->src[1], r) + h * hd,
+                    kv->v[layer] + (size_t)cell * kv->row_v + (size_t)h * kv->seg_v, (int)hd, kv->rot_v);
+        if (L->h2o) {
+            kv->slot_pos[layer][h * L->n_cells + cell] = ex->pos[r];
+            kv->slot_mass[layer][h * L->n_cells + cell] = 0.0f;
+        }
     }
 }
 
-/* Causal attention of the batch's queries over the cache. p: [0] layer, [1] n_head,
-   [2] n_head_kv, [3] head_dim, [4] scale bits, [5] window (0: all). As llama.cpp's non-fused
-   path on x86: q rounded to F16 for the K dot (its permuted q takes ggml's convert-then-dot
-   path), softmax in float with a double sum, probabilities kept in F32 for V (the contiguous
-   KQ matrix takes the tinyBLAS path, which reads F32 directly). Measured on Gemma 3: rounding
-   the probabilities too triples the logit error at some positions, against llama.cpp and
-   against a float64 forward pass alike. */
+/* Turn one rotated head back by `delta` positions (x <- R(-delta) x) with the RoPE of the
+   global layers (the only ones with sinks), theta computed as qlm__op_rope does. */
+static void qlm__rope_back(float *x, int hd, const qlm__hparams *hp, int32_t delta) {
+    int n_rot = (int)hp->n_rot, i;
+    float theta = -(float)delta * hp->rope_freq_scale, ts = powf(hp->rope_base, -2.0f / (float)n_rot);
+    (void)hd;
+    for (i = 0; i < n_rot; i += 2) {
+        int i0 = hp->rope_neox ? i / 2 : i, i1 = hp->rope_neox ? i / 2 + n_rot / 2 : i + 1;
+        float c = cosf(theta), sn = sinf(theta), a = x[i0], bb = x[i1];
+        x[i0] = a * c - bb * sn;
+        x[i1] = a * sn + bb * c;
+        theta *= ts;
+    }
+}
+
+/* Attention state of the g query heads that share one KV head: running max, sum, output. */
+#define QLM__ATT_BLOCK 32
+#define QLM__ATT_MAX_GROUP 64
+typedef struct {
+    float M[QLM__ATT_MAX_GROUP];
+    double S[QLM__ATT_MAX_GROUP];
+    float *acc;           /* g * hd */
+    float *sc;            /* scores: g rows of ld */
+    int64_t ld;
+    const uint8_t *q;     /* g prepared q, qstride bytes apart */
+    size_t qstride;
+} qlm__att_state;
+
+/* One block of cached tokens (cells[0..n)) into the state: scores, online-softmax update
+   (rescale what was summed when the maximum grows), V accumulated through the axpy kernel.
+   Scores are kept at sc[gi * ld + off + i] (H2O reads them back). */
+static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const int32_t *cells,
+                           int n, float scale, qlm__att_state *st, int64_t off) {
+    const qlm__kv *kv = ex->kv;
+    qlm__vec_dot_fn dot = ex->kern.kv_dot[kv->type_k];
+    qlm__kv_axpy_fn axpy = ex->kern.kv_axpy[kv->type_v];
+    const uint8_t *K = kv->k[layer] + (size_t)kh * kv->seg_k, *V = kv->v[layer] + (size_t)kh * kv->seg_v;
+    int hd = kv->hd, gi, i;
+    for (gi = 0; gi < g; gi++) {
+        float *s = st->sc + gi * st->ld + off, bm = -INFINITY, *acc = st->acc + (size_t)gi * hd;
+        const uint8_t *q = st->q + (size_t)gi * st->qstride;
+        for (i = 0; i < n; i++) {
+            dot(hd, &s[i], K + (size_t)cells[i] * kv->row_k, q);
+            s[i] *= scale;
+            if (s[i] > bm) bm = s[i];
+        }
+        if (bm > st->M[gi]) {
+            if (st->M[gi] > -INFINITY) {
+                float f = expf(st->M[gi] - bm);
+                int d;
+                for (d = 0; d < hd; d++) acc[d] *= f;
+                st->S[gi] *= (double)f;
+            }
+            st->M[gi] = bm;
+        }
+        for (i = 0; i < n; i++) {
+            float p = expf(s[i] - st->M[gi]);
+            st->S[gi] += (double)p;
+            axpy(hd, acc, p, V + (size_t)cells[i] * kv->row_v);
+        }
+    }
+}
+
+/* Causal attention of the batch's queries over the cache, reading it in its own type. p: [0]
+   layer, [1] n_head, [2] n_head_kv, [3] head_dim, [4] scale bits. A work item is one query
+   token, one KV head (its g query heads together, so each cached segment is read once for all
+   of them) and one part of the cached range; when there are fewer items than 2x the threads
+   (decode), the range is split and the parts are merged after a barrier (as flash-decoding).
+   The q side follows llama.cpp's non-fused path for an F16 cache (q rounded to F16, softmax
+   sums in double, probabilities not rounded): measured on Gemma 3, rounding the probabilities
+   too triples the logit error at some positions, against llama.cpp and float64 alike. For the
+   other cache types q is converted to the matmul's activation type for that block type. */
 static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
-    int layer = t->p[0], nh = t->p[1], nkv = t->p[2], hd = t->p[3], win = t->p[5];
-    int64_t T = qlm__rows(ex, t), job, b, e;
-    float scale;
-    qlm__kv *kv = ex->kv;
-    int32_t nc = kv->n_cells[layer];
-    float *sc = ex->att + (size_t)ith * (size_t)(kv->n_cells_max + 2 * hd);
-    float *acc = sc + kv->n_cells_max;
-    qlm__f16 *q16 = (qlm__f16 *)(acc + hd);
-    const float *h2f = ex->f16_table;
-    qlm__vec_dot_fn dot16 = ex->kern.vec_dot[QLM_TYPE_F16];
+    int layer = t->p[0], nh = t->p[1], nkv = t->p[2], hd = t->p[3], g = nh / nkv, gi;
+    const qlm__kv *kv = ex->kv;
+    const qlm__kv_layer *L = &kv->L[layer];
+    int64_t T = qlm__rows(ex, t), job, b, e, n_items, parts = 1;
+    qlm_type qt = qlm__kv_traits[kv->type_k].q_type;
+    size_t qstride = qt == QLM_TYPE_F32 ? (size_t)hd * 4 : qlm__row_size(qt, hd);
+    float scale, *base = ex->att + (size_t)ith * ex->att_stride, tmp[512];
+    int32_t cells[QLM__ATT_BLOCK];
+    qlm__att_state st;
     memcpy(&scale, &t->p[4], 4);
-    qlm__split(T * nh, ith, nth, &b, &e);
+    st.sc = base;
+    st.ld = L->h2o ? L->n_cells : QLM__ATT_BLOCK;
+    st.acc = st.sc + (size_t)g * (size_t)st.ld;
+    st.qstride = qstride;
+    if (!L->h2o && T * nkv < 2 * nth) parts = (2 * nth + T * nkv - 1) / (T * nkv);
+    n_items = L->h2o ? nkv : T * nkv * parts;
+    qlm__split(n_items, ith, nth, &b, &e);
     for (job = b; job < e; job++) {
-        int64_t r = job / nh, h = job % nh, kh = h / (nh / nkv), j, d;
-        int32_t n = ex->pos[r] + 1, j0 = win > 0 && n > win ? n - win : 0;
-        const float *q = (const float *)QLM__ROW(t->src[0], r) + h * hd;
-        float mx = -INFINITY, inv;
+        int kh = (int)(L->h2o ? job : job / parts % nkv);
+        int64_t part = L->h2o ? 0 : job % parts, r, r0 = L->h2o ? 0 : job / parts / nkv;
+        int64_t r1 = L->h2o ? T : r0 + 1;
+        for (r = r0; r < r1; r++) {
+            int32_t m = ex->pos[r], lo, hi, delta = 0, j, n;
+            int pass, d;
+            uint8_t *qc = (uint8_t *)(st.acc + (size_t)g * hd), *qs = qc + (size_t)g * qstride;
+            /* the range of this item: sinks (part 0 only), then its share of lo..m */
+            lo = L->window > 0 ? QLM__MAX(L->sinks, m - L->window + 1) : 0;
+            if (L->sinks > 0 && m > L->sinks + L->window - 1) delta = m - (L->sinks + L->window - 1);
+            hi = m + 1;
+            if (parts > 1) {
+                int64_t per = (hi - lo + parts - 1) / parts;
+                int32_t a = (int32_t)QLM__MIN(hi, lo + per * part);
+                hi = (int32_t)QLM__MIN(hi, a + per);
+                lo = a;
+            }
+            for (gi = 0; gi < g; gi++) {
+                const float *q = (const float *)QLM__ROW(t->src[0], r) + (size_t)(kh * g + gi) * hd;
+                for (pass = 0; pass < (delta > 0 && part == 0 ? 2 : 1); pass++) {
+                    uint8_t *dst = (pass ? qs : qc) + (size_t)gi * qstride;
+                    memcpy(tmp, q, (size_t)hd * 4);
+                    if (pass) qlm__rope_back(tmp, hd, ex->hp, delta);
+                    if (kv->rot_k) qlm__hadamard(tmp, hd, 0);
+                    if (qt == QLM_TYPE_F32) memcpy(dst, tmp, (size_t)hd * 4);
+                    else ex->kern.from_float[qt](tmp, dst, hd);
+                }
+                st.M[gi] = -INFINITY;
+                st.S[gi] = 0.0;
+            }
+            memset(st.acc, 0, (size_t)g * hd * sizeof(float));
+            if (L->h2o) { /* every slot in use; the batch's own later tokens are masked */
+                int32_t n_slots = kv->n_used[layer] + (int32_t)T;
+                const int32_t *sp = kv->slot_pos[layer] + (size_t)kh * L->n_cells;
+                st.q = qc;
+                for (j = 0; j < n_slots; j += n) {
+                    int32_t k = 0, i;
+                    n = QLM__MIN(QLM__ATT_BLOCK, n_slots - j);
+                    for (i = 0; i < n; i++)
+                        if (sp[j + i] >= 0 && sp[j + i] <= m) cells[k++] = j + i;
+                    /* scores land compacted at [j, j+k); remember which slots they belong to */
+                    qlm__att_block(ex, layer, kh, g, cells, k, scale, &st, j);
+                    for (gi = 0; gi < g; gi++) {
+                        float *s = st.sc + gi * st.ld + j;
+                        for (i = k - 1; i >= 0; i--) s[cells[i] - j] = s[i]; /* to slot order */
+                        for (i = 0; i < n; i++)
+                            if (!(sp[j + i] >= 0 && sp[j + i] <= m)) s[i] = -INFINITY;
+                    }
+                }
+            } else {
+                if (part == 0 && L->sinks > 0) { /* sinks, with q turned back by delta */
+                    int32_t ns = QLM__MIN(L->sinks, m + 1);
+                    st.q = delta > 0 ? qs : qc;
+                    for (j = 0; j < ns; j++) cells[j] = j;
+                    if (ns > 0) qlm__att_block(ex, layer, kh, g, cells, ns, scale, &st, 0);
+                }
+                st.q = qc;
+                for (j = lo; j < hi; j += n) {
+                    int32_t i;
+                    n = QLM__MIN(QLM__ATT_BLOCK, hi - j);
+                    for (i = 0; i < n; i++) cells[i] = qlm__kv_cell(L, j + i);
+                    qlm__att_block(ex, layer, kh, g, cells, n, scale, &st, 0);
+                }
+            }
+            if (parts > 1) { /* keep the partial state for the merge */
+                float *pp = ex->att_part + (size_t)job * (size_t)g * (size_t)(hd + 2);
+                for (gi = 0; gi < g; gi++, pp += hd + 2) {
+                    pp[0] = st.M[gi];
+                    pp[1] = (float)st.S[gi];
+                    memcpy(pp + 2, st.acc + (size_t)gi * hd, (size_t)hd * 4);
+                }
+                continue;
+            }
+            for (gi = 0; gi < g; gi++) {
+                float *out = (float *)QLM__ROW(t, r) + (size_t)(kh * g + gi) * hd;
+                const float *acc = st.acc + (size_t)gi * hd;
+                float inv = st.S[gi] > 0 ? (float)(1.0 / st.S[gi]) : 0.0f;
+                for (d = 0; d < hd; d++) out[d] = acc[d] * inv;
+                if (kv->rot_v) qlm__hadamard(out, hd, 1);
+            }
+            if (L->h2o) { /* accumulated attention mass of each slot, for eviction */
+                int32_t n_slots = kv->n_used[layer] + (int32_t)T;
+                float *mass = kv->slot_mass[layer] + (size_t)kh * L->n_cells;
+                for (gi = 0; gi < g; gi++) {
+                    const float *s = st.sc + gi * st.ld;
+                    float inv = st.S[gi] > 0 ? (float)(1.0 / st.S[gi]) : 0.0f;
+                    for (j = 0; j < n_slots; j++)
+                        if (s[j] > -INFINITY) mass[j] += expf(s[j] - st.M[gi]) * inv;
+                }
+            }
+        }
+    }
+    if (parts == 1) return;
+    qlm__barrier(ex->pool);
+    /* merge the parts of each (token, KV head): rescale every part to the largest maximum */
+    qlm__split(T * nkv * g, ith, nth, &b, &e);
+    for (job = b; job < e; job++) {
+        int64_t r = job / (nkv * g), kh = job / g % nkv, p;
+        float *out = (float *)QLM__ROW(t, r) + (size_t)(kh * g + job % g) * hd, mx = -INFINITY;
         double sum = 0;
-        ex->kern.from_float[QLM_TYPE_F16](q, q16, hd);
-        for (j = j0; j < n; j++) {
-            const qlm__f16 *k =
-                (const qlm__f16 *)kv->k[layer] + (size_t)(j % nc) * kv->row_k + kh * hd;
-            float s;
-            dot16(hd, &s, k, q16);
-            sc[j - j0] = s * scale;
-            if (sc[j - j0] > mx) mx = sc[j - j0];
+        int d;
+        const float *pp0 = ex->att_part + (size_t)((r * nkv + kh) * parts) * (size_t)g * (size_t)(hd + 2) +
+                           (size_t)(job % g) * (size_t)(hd + 2);
+        size_t pstride = (size_t)g * (size_t)(hd + 2);
+        for (p = 0; p < parts; p++) mx = QLM__MAX(mx, pp0[p * pstride]);
+        for (d = 0; d < hd; d++) out[d] = 0.0f;
+        for (p = 0; p < parts; p++) {
+            const float *pp = pp0 + p * pstride;
+            float f;
+            if (pp[0] == -INFINITY) continue;
+            f = expf(pp[0] - mx);
+            sum += (double)pp[1] * (double)f;
+            for (d = 0; d < hd; d++) out[d] += pp[2 + d] * f;
         }
-        for (j = 0; j < n - j0; j++) {
-            float v = expf(sc[j] - mx);
-            sum += (double)v;
-            sc[j] = v;
-        }
-        inv = (float)(1.0 / sum);
-        for (d = 0; d < hd; d++) acc[d] = 0;
-        for (j = j0; j < n; j++) {
-            const qlm__f16 *v =
-                (const qlm__f16 *)kv->v[layer] + (size_t)(j % nc) * kv->row_v + kh * hd;
-            float p = sc[j - j0] * inv;
-            for (d = 0; d < hd; d++) acc[d] += p * h2f[v[d]];
-        }
-        memcpy((float *)QLM__ROW(t, r) + h * hd, acc, (size_t)hd * 4);
+        if (sum > 0)
+            for (d = 0; d < hd; d++) out[d] = (float)((double)out[d] / sum);
+        if (kv->rot_v) qlm__hadamard(out, hd, 1);
     }
 }
 
@@ -7692,13 +8323,200 @@ struct qlm_ctx {
     qlm__exec ex;
     qlm__backend cpu;
     int32_t n_past;
-    int32_t *hist; /* tokens in the cache, by position */
+    int32_t *hist; /* tokens by position, from hist_base on (a sliding view when bounded) */
+    int32_t hist_base;
     float *logits;
     int32_t n_logits_rows, logits_cap_rows, last_all;
     qlm__sampler smp;
     volatile int interrupt;
     char err[512];
 };
+
+/* Lay out the cache for these parameters (defaults filled in par): per-layer cells and the
+   segment geometry; kv->L must hold n_layer entries. Shared by qlm_plan and qlm_ctx_new. */
+static qlm_status qlm__kv_layout(qlm__kv *kv, const qlm__hparams *hp, qlm_ctx_params *par) {
+    int32_t il, B, S = par->n_sinks, all_bounded = 1;
+    int h2o = par->kv_evict == QLM_KV_EVICT_H2O;
+    if (par->n_ctx < 0 || par->n_batch < 0 || par->n_threads < 0 || par->swa < 0 || S < 0 ||
+        par->kv_budget < 0) {
+        qlm__errorf("negative n_ctx, n_batch, n_threads, swa, n_sinks or kv_budget");
+        return QLM_ERR_INVALID_ARG;
+    }
+    if ((unsigned)par->type_k >= QLM_KV_COUNT || (unsigned)par->type_v >= QLM_KV_COUNT) {
+        qlm__errorf("unknown KV cache type %d/%d", (int)par->type_k, (int)par->type_v);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (par->kv_evict != QLM_KV_EVICT_NONE && !h2o) {
+        qlm__errorf("unknown KV eviction policy %d", par->kv_evict);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (h2o && S > 0) {
+        qlm__errorf("attention sinks and H2O eviction are alternatives: choose one");
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (hp->n_head / hp->n_head_kv > QLM__ATT_MAX_GROUP) {
+        qlm__errorf("%lld query heads per KV head: at most %d are supported",
+                    (long long)(hp->n_head / hp->n_head_kv), QLM__ATT_MAX_GROUP);
+        return QLM_ERR_UNSUPPORTED;
+    }
+    if (par->n_ctx == 0) par->n_ctx = (int32_t)QLM__MIN(hp->n_ctx_train, 4096);
+    if (par->n_batch == 0) par->n_batch = S > 0 || h2o || par->swa > 0 ? 64 : 512;
+    if (par->n_batch > par->n_ctx) par->n_batch = par->n_ctx;
+    if (par->n_threads == 0) par->n_threads = qlm__n_cpus();
+    if (par->n_threads > 256) par->n_threads = 256;
+    B = par->n_batch;
+    kv->type_k = par->type_k;
+    kv->type_v = par->type_v;
+    kv->rot_k = par->type_k != QLM_KV_F16 && !par->no_kv_rot;
+    kv->rot_v = par->type_v != QLM_KV_F16 && !par->no_kv_rot;
+    kv->hd = (int32_t)hp->head_dim;
+    kv->n_head_kv = (int32_t)hp->n_head_kv;
+    kv->n_layer = (int32_t)hp->n_layer;
+    kv->seg_k = qlm__kv_seg_bytes(par->type_k, hp->head_dim);
+    kv->seg_v = qlm__kv_seg_bytes(par->type_v, hp->head_dim);
+    if (!kv->seg_k || !kv->seg_v) {
+        qlm__errorf("a %s KV cache needs head_dim to be a multiple of 32 (it is %lld)",
+                    qlm__kv_traits[kv->seg_k ? par->type_v : par->type_k].name,
+                    (long long)hp->head_dim);
+        return QLM_ERR_UNSUPPORTED;
+    }
+    kv->row_k = kv->seg_k * (size_t)hp->n_head_kv;
+    kv->row_v = kv->seg_v * (size_t)hp->n_head_kv;
+    kv->n_cells_max = 0;
+    kv->bytes = 0;
+    for (il = 0; il < hp->n_layer; il++) {
+        qlm__kv_layer *L = &kv->L[il];
+        int local = hp->swa_window > 0 && hp->is_swa[il];
+        int32_t W = local ? hp->swa_window : 0;
+        memset(L, 0, sizeof *L);
+        if (par->swa > 0 && (W == 0 || par->swa < W)) W = par->swa;
+        if (!local && h2o) {
+            L->h2o = 1;
+            L->budget = par->kv_budget ? par->kv_budget : par->n_ctx / 2;
+            if (L->budget < 2) {
+                qlm__errorf("an H2O budget of %d cells is too small", L->budget);
+                return QLM_ERR_INVALID_ARG;
+            }
+            L->n_cells = L->budget + B;
+        } else {
+            if (!local && S > 0) { /* StreamingLLM on the global layers: -c is their memory */
+                L->sinks = S;
+                if (W == 0) W = par->n_ctx - S - B;
+                if (W < 1) {
+                    qlm__errorf("-c %d cannot hold %d sinks, batches of %d and a window", par->n_ctx,
+                                S, B);
+                    return QLM_ERR_INVALID_ARG;
+                }
+            }
+            L->window = W;
+            L->n_cells = W > 0 ? L->sinks + W + B : par->n_ctx;
+        }
+        if (!L->h2o && L->window == 0) all_bounded = 0;
+    }
+    kv->bounded = all_bounded;
+    for (il = 0; il < hp->n_layer; il++) {
+        qlm__kv_layer *L = &kv->L[il];
+        /* positions stay below n_ctx unless every layer is bounded: then no ring need be longer */
+        if (!all_bounded && L->n_cells > par->n_ctx) L->n_cells = par->n_ctx;
+        if (L->n_cells > kv->n_cells_max) kv->n_cells_max = L->n_cells;
+        kv->bytes += qlm__kv_bytes_layer(kv, L);
+    }
+    return QLM_OK;
+}
+
+QLM_API qlm_status qlm_plan(const qlm_model *m, qlm_ctx_params par, qlm_plan_info *out) {
+    qlm__kv kv;
+    qlm_status st;
+    int32_t il;
+    if (!m || !out || m->vocab_only) {
+        qlm__errorf("qlm_plan: %s", !m || !out ? "bad arguments" : "the model was loaded vocab-only");
+        return QLM_ERR_INVALID_ARG;
+    }
+    memset(&kv, 0, sizeof kv);
+    memset(out, 0, sizeof *out);
+    kv.L = (qlm__kv_layer *)qlm__calloc((size_t)m->hp.n_layer, sizeof(qlm__kv_layer));
+    if (!kv.L) return QLM_ERR_NOMEM;
+    st = qlm__kv_layout(&kv, &m->hp, &par);
+    if (st == QLM_OK) {
+        out->weights_bytes = m->size;
+        out->kv_bytes = kv.bytes;
+        out->kv_bytes_per_token = (uint64_t)(kv.row_k + kv.row_v) * (uint64_t)m->hp.n_layer;
+        for (il = 0; il < m->hp.n_layer; il++) {
+            if (kv.L[il].window == 0 && !kv.L[il].h2o) out->n_layer_full++;
+            else out->kv_bytes_fixed += qlm__kv_bytes_layer(&kv, &kv.L[il]);
+        }
+        out->n_ctx = par.n_ctx;
+        out->n_batch = par.n_batch;
+        out->bounded = kv.bounded;
+        out->n_layer = (int32_t)m->hp.n_layer;
+        out->n_head_kv = (int32_t)m->hp.n_head_kv;
+        out->head_dim = (int32_t)m->hp.head_dim;
+        out->seg_k_bytes = kv.seg_k;
+        out->seg_v_bytes = kv.seg_v;
+    }
+    QLM_FREE(kv.L);
+    return st;
+}
+
+QLM_API const char *qlm_kv_type_name(qlm_kv_type t) {
+    return (unsigned)t < QLM_KV_COUNT ? qlm__kv_traits[t].name : "?";
+}
+QLM_API qlm_status qlm_kv_type_parse(const char *name, qlm_kv_type *out) {
+    int t;
+    for (t = 0; name && t < QLM_KV_COUNT; t++)
+        if (strcmp(name, qlm__kv_traits[t].name) == 0) {
+            *out = (qlm_kv_type)t;
+            return QLM_OK;
+        }
+    qlm__errorf("unknown KV cache type '%s' (f16, q8_0, fp8, q4, q4_0)", name ? name : "");
+    return QLM_ERR_INVALID_ARG;
+}
+
+/* H2O, after a forward pass: every head of every H2O layer keeps its budget of slots, the
+   most recent budget/2 positions and the older ones with the largest attention mass; kept
+   slots are compacted to the front (their segments moved), so slots in use stay 0..n_used. */
+static void qlm__kv_evict(qlm__kv *kv, int32_t n_new) {
+    int32_t il, h, i;
+    for (il = 0; il < kv->n_layer; il++) {
+        qlm__kv_layer *L = &kv->L[il];
+        int32_t n = kv->n_used ? kv->n_used[il] + n_new : 0;
+        if (!L->h2o) continue;
+        if (n <= L->budget) {
+            kv->n_used[il] = n;
+            continue;
+        }
+        for (h = 0; h < kv->n_head_kv; h++) {
+            int32_t *pos = kv->slot_pos[il] + (size_t)h * L->n_cells, newest = -1, recent, heavy, w;
+            float *mass = kv->slot_mass[il] + (size_t)h * L->n_cells;
+            for (i = 0; i < n; i++) newest = QLM__MAX(newest, pos[i]);
+            recent = L->budget / 2;
+            heavy = L->budget - recent;
+            /* keep flag in the sign of pos: mark recent, then the `heavy` largest of the rest */
+            for (i = 0; i < n; i++)
+                if (pos[i] > newest - recent) pos[i] = -2 - pos[i];
+            while (heavy-- > 0) {
+                int32_t best = -1;
+                for (i = 0; i < n; i++)
+                    if (pos[i] >= 0 && (best < 0 || mass[i] > mass[best])) best = i;
+                if (best < 0) break;
+                pos[best] = -2 - pos[best];
+            }
+            for (i = 0, w = 0; i < n; i++) {
+                if (pos[i] >= 0) continue; /* evicted */
+                if (w != i) {
+                    memcpy(kv->k[il] + (size_t)w * kv->row_k + (size_t)h * kv->seg_k,
+                           kv->k[il] + (size_t)i * kv->row_k + (size_t)h * kv->seg_k, kv->seg_k);
+                    memcpy(kv->v[il] + (size_t)w * kv->row_v + (size_t)h * kv->seg_v,
+                           kv->v[il] + (size_t)i * kv->row_v + (size_t)h * kv->seg_v, kv->seg_v);
+                    mass[w] = mass[i];
+                }
+                pos[w++] = -2 - pos[i];
+            }
+            for (i = w; i < L->n_cells; i++) pos[i] = -1;
+        }
+        kv->n_used[il] = L->budget;
+    }
+}
 
 static qlm_status qlm__ctx_fail(qlm_ctx *c, qlm_status st) {
     snprintf(c->err, sizeof c->err, "%s", qlm__err_buf);
@@ -7781,7 +8599,6 @@ static qlm_status qlm__build_graph(qlm_ctx *c) {
         att->p[2] = (int32_t)hp->n_head_kv;
         att->p[3] = (int32_t)hd;
         memcpy(&att->p[4], hp->q_scale > 0 ? &one : &kq_scale, 4);
-        att->p[5] = swa ? hp->swa_window : 0;
         QLM__NODE(cur, QLM__OP_MUL_MAT, QLM_TYPE_F32, E, 1, L->wo, att, NULL);
         if (hp->post_norms) {
             QLM__NORM(cur, cur, L->post_attn_norm, 0);
@@ -7815,8 +8632,11 @@ QLM_API void qlm_ctx_free(qlm_ctx *c) {
     QLM_FREE(c->kv.buf);
     QLM_FREE(c->kv.k);
     QLM_FREE(c->kv.v);
-    QLM_FREE(c->kv.n_cells);
-    QLM_FREE(c->kv.window);
+    QLM_FREE(c->kv.L);
+    QLM_FREE(c->kv.slot_pos);
+    QLM_FREE(c->kv.slot_mass);
+    QLM_FREE(c->kv.n_used);
+    QLM_FREE(c->ex.att_part);
     QLM_FREE(c->g.pool);
     QLM_FREE(c->g.nodes);
     QLM_FREE(c->g.arena);
@@ -7842,36 +8662,28 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
         return QLM_ERR_INVALID_ARG;
     }
     hp = &m->hp;
-    if (par.n_ctx < 0 || par.n_batch < 0 || par.n_threads < 0) {
-        qlm__errorf("qlm_ctx_new: negative n_ctx, n_batch or n_threads");
-        return QLM_ERR_INVALID_ARG;
-    }
-    if (par.n_ctx == 0) par.n_ctx = (int32_t)QLM__MIN(hp->n_ctx_train, 4096);
-    if (par.n_batch == 0) par.n_batch = 512;
-    if (par.n_batch > par.n_ctx) par.n_batch = par.n_ctx;
-    if (par.n_threads == 0) par.n_threads = qlm__n_cpus();
-    if (par.n_threads > 256) par.n_threads = 256;
     c = (qlm_ctx *)qlm__calloc(1, sizeof *c);
     if (!c) return QLM_ERR_NOMEM;
     c->model = m;
-    c->par = par;
     /* KV cache: one buffer, each layer sized by the shared function */
-    c->kv.type_k = c->kv.type_v = QLM_TYPE_F16;
-    c->kv.row_k = c->kv.row_v = hp->head_dim * hp->n_head_kv;
-    c->kv.n_cells = (int32_t *)qlm__calloc((size_t)hp->n_layer, sizeof(int32_t));
-    c->kv.window = (int32_t *)qlm__calloc((size_t)hp->n_layer, sizeof(int32_t));
+    c->kv.L = (qlm__kv_layer *)qlm__calloc((size_t)hp->n_layer, sizeof(qlm__kv_layer));
+    if (!c->kv.L) {
+        QLM_FREE(c);
+        return QLM_ERR_NOMEM;
+    }
+    st = qlm__kv_layout(&c->kv, hp, &par);
+    if (st != QLM_OK) {
+        qlm_ctx_free(c);
+        return st;
+    }
+    c->par = par;
     c->kv.k = (uint8_t **)qlm__calloc((size_t)hp->n_layer, sizeof(uint8_t *));
     c->kv.v = (uint8_t **)qlm__calloc((size_t)hp->n_layer, sizeof(uint8_t *));
-    if (c->kv.n_cells && c->kv.window)
-        for (il = 0; il < hp->n_layer; il++) {
-            c->kv.window[il] = hp->swa_window > 0 && hp->is_swa[il] ? hp->swa_window : 0;
-            c->kv.n_cells[il] = qlm__kv_layer_cells(par.n_ctx, par.n_batch, c->kv.window[il]);
-            if (c->kv.n_cells[il] > c->kv.n_cells_max) c->kv.n_cells_max = c->kv.n_cells[il];
-            c->kv.bytes += qlm__kv_bytes_per_layer(c->kv.type_k, c->kv.type_v, c->kv.n_cells[il],
-                                                   c->kv.row_k, c->kv.row_v);
-        }
+    c->kv.slot_pos = (int32_t **)qlm__calloc((size_t)hp->n_layer, sizeof(int32_t *));
+    c->kv.slot_mass = (float **)qlm__calloc((size_t)hp->n_layer, sizeof(float *));
+    c->kv.n_used = (int32_t *)qlm__calloc((size_t)hp->n_layer, sizeof(int32_t));
     c->kv.buf = (uint8_t *)QLM_MALLOC(c->kv.bytes ? c->kv.bytes : 1);
-    if (!c->kv.buf || !c->kv.k || !c->kv.v || !c->kv.n_cells || !c->kv.window) {
+    if (!c->kv.buf || !c->kv.k || !c->kv.v || !c->kv.slot_pos || !c->kv.slot_mass || !c->kv.n_used) {
         qlm__errorf("out of memory for a KV cache of %d tokens (%.1f MiB)", par.n_ctx,
                     (double)c->kv.bytes / (1 << 20));
         qlm_ctx_free(c);
@@ -7880,10 +8692,16 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
     {
         uint8_t *p = c->kv.buf;
         for (il = 0; il < hp->n_layer; il++) {
+            const qlm__kv_layer *L = &c->kv.L[il];
+            size_t nc = (size_t)L->n_cells, nh = (size_t)c->kv.n_head_kv;
             c->kv.k[il] = p;
-            c->kv.v[il] = p + qlm__row_size(c->kv.type_k, c->kv.row_k) * (size_t)c->kv.n_cells[il];
-            p += qlm__kv_bytes_per_layer(c->kv.type_k, c->kv.type_v, c->kv.n_cells[il],
-                                         c->kv.row_k, c->kv.row_v);
+            c->kv.v[il] = p + c->kv.row_k * nc;
+            if (L->h2o) {
+                c->kv.slot_pos[il] = (int32_t *)(c->kv.v[il] + c->kv.row_v * nc);
+                c->kv.slot_mass[il] = (float *)(c->kv.slot_pos[il] + nh * nc);
+                for (i = 0; i < (int64_t)(nh * nc); i++) c->kv.slot_pos[il][i] = -1;
+            }
+            p += qlm__kv_bytes_layer(&c->kv, L);
         }
     }
     /* graph, arena, scratch */
@@ -7919,12 +8737,19 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
     }
     c->ex.wdata_size = wsize;
     c->ex.wdata = (uint8_t *)QLM_MALLOC(wsize ? wsize : 1);
-    c->ex.att = (float *)qlm__calloc(
-        (size_t)par.n_threads * (size_t)(c->kv.n_cells_max + 2 * hp->head_dim), sizeof(float));
+    {   /* attention scratch (see qlm__op_attn): scores, accumulators, two prepared q */
+        size_t g = (size_t)(hp->n_head / hp->n_head_kv), ld = QLM__ATT_BLOCK;
+        for (il = 0; il < hp->n_layer; il++)
+            if (c->kv.L[il].h2o && (size_t)c->kv.L[il].n_cells > ld) ld = (size_t)c->kv.L[il].n_cells;
+        c->ex.att_stride = g * ld + 3 * g * (size_t)hp->head_dim + 16;
+        c->ex.att = (float *)qlm__calloc((size_t)par.n_threads * c->ex.att_stride, sizeof(float));
+        c->ex.att_part = (float *)qlm__calloc(4 * (size_t)par.n_threads * g * (size_t)(hp->head_dim + 2),
+                                              sizeof(float));
+    }
     c->ex.f16_table = (float *)QLM_MALLOC(65536 * sizeof(float));
     if (c->ex.f16_table)
         for (i = 0; i < 65536; i++) c->ex.f16_table[i] = qlm__fp16_to_fp32((qlm__f16)i);
-    if (!c->ex.wdata || !c->ex.att || !c->ex.f16_table) {
+    if (!c->ex.wdata || !c->ex.att || !c->ex.att_part || !c->ex.f16_table) {
         qlm__errorf("out of memory for the scratch buffers");
         qlm_ctx_free(c);
         return QLM_ERR_NOMEM;
@@ -7949,9 +8774,11 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
     c->smp.par = qlm_sampler_default_params();
     c->smp.rng = c->smp.par.seed;
     qlm__log(&m->log, QLM_LOG_INFO,
-             "context: %d tokens, KV cache %.2f MiB (f16), compute arena %.2f MiB, %d threads",
-             par.n_ctx, (double)c->kv.bytes / (1 << 20), (double)c->g.arena_size / (1 << 20),
-             par.n_threads);
+             "context: %d tokens, KV cache %.2f MiB (K %s, V %s%s%s), compute arena %.2f MiB, "
+             "%d threads",
+             par.n_ctx, (double)c->kv.bytes / (1 << 20), qlm__kv_traits[c->kv.type_k].name,
+             qlm__kv_traits[c->kv.type_v].name, c->kv.rot_k || c->kv.rot_v ? ", rotated" : "",
+             c->kv.bounded ? ", bounded" : "", (double)c->g.arena_size / (1 << 20), par.n_threads);
     *out = c;
     return QLM_OK;
 }
@@ -7960,6 +8787,7 @@ QLM_API const char *qlm_ctx_errmsg(const qlm_ctx *c) { return c ? c->err : "no c
 QLM_API int32_t qlm_ctx_n_ctx(const qlm_ctx *c) { return c->par.n_ctx; }
 QLM_API int32_t qlm_ctx_n_past(const qlm_ctx *c) { return c->n_past; }
 QLM_API uint64_t qlm_ctx_kv_bytes(const qlm_ctx *c) { return c->kv.bytes; }
+QLM_API int qlm_ctx_bounded(const qlm_ctx *c) { return c ? c->kv.bounded : 0; }
 QLM_API void qlm_ctx_interrupt(qlm_ctx *c) {
     if (c) c->interrupt = 1;
 }
@@ -7978,13 +8806,26 @@ QLM_API qlm_status qlm_ctx_truncate(qlm_ctx *c, int32_t n_keep) {
     int32_t il;
     if (!c || n_keep < 0) return QLM_ERR_INVALID_ARG;
     if (n_keep < c->n_past) {
-        /* a sliding-window ring still holds positions n_past - cells .. n_past - 1; rewinding
-           to n_keep needs n_keep - window .. n_keep - 1, else start over */
-        for (il = 0; il < c->model->hp.n_layer; il++)
-            if (c->kv.window[il] > 0 && n_keep > 0 &&
-                n_keep - c->kv.window[il] < c->n_past - c->kv.n_cells[il])
+        /* a ring holds positions max(sinks, n_past - ring) .. n_past - 1; rewinding to n_keep
+           needs max(sinks, n_keep - window) .. n_keep - 1, else start over. H2O can rewind
+           only while it has evicted nothing. */
+        for (il = 0; il < c->kv.n_layer; il++) {
+            const qlm__kv_layer *L = &c->kv.L[il];
+            if (L->h2o && c->n_past > L->budget) n_keep = 0;
+            if (!L->h2o && L->window > 0 && n_keep > 0 &&
+                QLM__MAX(L->sinks, n_keep - L->window) < c->n_past - (L->n_cells - L->sinks))
                 n_keep = 0;
+        }
+        for (il = 0; il < c->kv.n_layer; il++) {
+            const qlm__kv_layer *L = &c->kv.L[il];
+            int64_t i;
+            if (!L->h2o) continue;
+            c->kv.n_used[il] = n_keep;
+            for (i = 0; i < (int64_t)c->kv.n_head_kv * L->n_cells; i++)
+                if (i % L->n_cells >= n_keep) c->kv.slot_pos[il][i] = -1;
+        }
         c->n_past = n_keep;
+        if (c->hist_base > n_keep) c->hist_base = n_keep;
     }
     c->n_logits_rows = 0;
     return QLM_OK;
@@ -8000,7 +8841,7 @@ QLM_API qlm_status qlm_decode(qlm_ctx *c, const int32_t *toks, int32_t n, int al
     hp = &c->model->hp;
     n_vocab = (int32_t)hp->n_vocab;
     if (n == 0) return QLM_OK;
-    if ((int64_t)c->n_past + n > c->par.n_ctx) {
+    if (!c->kv.bounded && (int64_t)c->n_past + n > c->par.n_ctx) {
         qlm__errorf("%d tokens after %d cached do not fit in the context of %d", n, c->n_past,
                     c->par.n_ctx);
         return qlm__ctx_fail(c, QLM_ERR_CONTEXT_FULL);
@@ -8052,7 +8893,16 @@ QLM_API qlm_status qlm_decode(qlm_ctx *c, const int32_t *toks, int32_t n, int al
             memcpy(c->logits + (size_t)(all_logits ? done : 0) * (size_t)n_vocab,
                    c->logits_t->data, (size_t)nout * (size_t)n_vocab * 4);
         }
-        for (i = 0; i < nb; i++) c->hist[c->n_past + i] = toks[done + i];
+        qlm__kv_evict(&c->kv, nb);
+        {   /* bounded: the history is a sliding view of the last n_ctx tokens at most */
+            int32_t have = c->n_past - c->hist_base;
+            if (have + nb > c->par.n_ctx) {
+                int32_t keep = QLM__MIN(have, QLM__MIN(c->par.n_ctx / 2, c->par.n_ctx - nb));
+                memmove(c->hist, c->hist + (have - keep), (size_t)keep * sizeof(int32_t));
+                c->hist_base = c->n_past - keep;
+            }
+            for (i = 0; i < nb; i++) c->hist[c->n_past - c->hist_base + i] = toks[done + i];
+        }
         c->n_past += nb;
         done += nb;
         if (c->interrupt && done < n) {
@@ -8087,7 +8937,7 @@ QLM_API qlm_status qlm_sample(qlm_ctx *c, int32_t *tok) {
         qlm__errorf("qlm_sample: no logits (decode first)");
         return qlm__ctx_fail(c, QLM_ERR_INVALID_ARG);
     }
-    *tok = qlm__sample(&c->smp, lg, (int32_t)c->model->hp.n_vocab, c->hist, c->n_past);
+    *tok = qlm__sample(&c->smp, lg, (int32_t)c->model->hp.n_vocab, c->hist, c->n_past - c->hist_base);
     return QLM_OK;
 }
 
@@ -8102,7 +8952,7 @@ QLM_API qlm_status qlm_generate(qlm_ctx *c, const char *prompt, int32_t n_predic
     toks = (int32_t *)QLM_MALLOC((size_t)(n ? n : 1) * sizeof(int32_t));
     if (!toks) return QLM_ERR_NOMEM;
     st = qlm_tokenize(c->model, prompt, (int32_t)strlen(prompt), toks, n, c->n_past == 0, 1, &n);
-    if (st == QLM_OK && (int64_t)c->n_past + n > c->par.n_ctx) {
+    if (st == QLM_OK && !c->kv.bounded && (int64_t)c->n_past + n > c->par.n_ctx) {
         qlm__errorf("the prompt has %d tokens and the context holds %d (%d already used)", n,
                     c->par.n_ctx, c->n_past);
         st = QLM_ERR_CONTEXT_FULL;
@@ -8122,7 +8972,7 @@ QLM_API qlm_status qlm_generate(qlm_ctx *c, const char *prompt, int32_t n_predic
             c->interrupt = 0;
             break;
         }
-        if (c->n_past >= c->par.n_ctx) {
+        if (!c->kv.bounded && c->n_past >= c->par.n_ctx) {
             qlm__errorf("the context of %d tokens is full", c->par.n_ctx);
             return qlm__ctx_fail(c, QLM_ERR_CONTEXT_FULL);
         }
