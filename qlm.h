@@ -2228,6 +2228,13 @@ static void qlm__hadamard(float *x, int hd, int inverse) {
 typedef void (*qlm__vec_dot_fn)(int n, float *s, const void *x, const void *y);
 typedef void (*qlm__from_float_fn)(const float *src, void *dst, int64_t n);
 
+/* scores: out[i] = K[cells[i]] . q for i < n; accum: acc[gi*hd..] += sum_i p[gi*ldp + i] *
+   V[cells[i]] for gi < g. K and V point at one head's segment of cell 0; row: bytes per cell. */
+typedef void (*qlm__kv_scores_fn)(int hd, int n, const uint8_t *K, size_t row, const int32_t *cells,
+                                  const void *q, float *out);
+typedef void (*qlm__kv_accum_fn)(int hd, int n, int g, const uint8_t *V, size_t row,
+                                 const int32_t *cells, const float *p, int ldp, float *acc);
+
 typedef struct {
     const char *name;
     qlm__vec_dot_fn vec_dot[QLM_TYPE_COUNT];       /* by weight type */
@@ -2237,6 +2244,10 @@ typedef struct {
     qlm__vec_dot_fn kv_dot[QLM_KV_COUNT];
     qlm__kv_axpy_fn kv_axpy[QLM_KV_COUNT];
     qlm__from_float_fn kv_quant[QLM_KV_COUNT];
+    /* optional, head_dim % 32 == 0: the same over blocks of up to 32 cells (NULL: a loop of
+       kv_dot / kv_axpy, their reference) */
+    qlm__kv_scores_fn kv_scores[QLM_KV_COUNT];
+    qlm__kv_accum_fn kv_accum[QLM_KV_COUNT];
 } qlm__kernels;
 
 static void qlm__kernels_fill_ref(qlm__kernels *k) {
@@ -2246,7 +2257,11 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
         k->vec_dot[t] = qlm__type_traits[t].vec_dot;
         k->from_float[t] = qlm__type_traits[t].from_float;
     }
-    for (t = 0; t < QLM_KV_COUNT; t++) k->kv_axpy[t] = qlm__kv_traits[t].axpy;
+    for (t = 0; t < QLM_KV_COUNT; t++) {
+        k->kv_axpy[t] = qlm__kv_traits[t].axpy;
+        k->kv_scores[t] = NULL;
+        k->kv_accum[t] = NULL;
+    }
     k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_ref;
     k->kv_quant[QLM_KV_FP8] = qlm__quant_seg_fp8_ref;
 }
@@ -3180,6 +3195,198 @@ static QLM__AVX2 void qlm__kv_axpy_q4_0_avx2(int n, float *acc, float a, const v
     }
 }
 
+/* ---- KV cache, blocks of cells: scores of up to 32 cells for one q head, and V of up to 32
+   cells into the accumulators of all g heads of a group (each V segment decoded once for all
+   of them). Used by attention when the table has them and head_dim % 32 == 0; the reference
+   is a loop of kv_dot / kv_axpy over the cells (see qlm__att_block), their twin. ---- */
+
+/* lane c of the result = horizontal sum of a[c] */
+static inline QLM__AVX2 __m256 qlm__reduce8_ps_avx2(const __m256 *a) {
+    __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+    __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+    t0 = _mm256_hadd_ps(t0, t1);
+    t2 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(t0, t2, 0x20), _mm256_permute2f128_ps(t0, t2, 0x31));
+}
+/* 16 nibbles -> 32 bytes in block order (element j: low nibble of byte j, j + 16: high) */
+static inline QLM__AVX2 __m256i qlm__nib32_avx2(const uint8_t *qs) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+static QLM__AVX2 void qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row,
+                                          const int32_t *cells, const void *vq, float *out) {
+    float qf[512], extra[8], scale[8], res[8];
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t *kp[8];
+    int i, c, b, d, nb = hd / 32;
+    if (t == QLM_KV_F16)
+        for (d = 0; d < hd; d += 8) _mm256_storeu_ps(qf + d, qlm__load_f16x8((const qlm__f16 *)vq + d));
+    for (i = 0; i < n; i += 8) {
+        __m256 acc[8];
+        int m = n - i < 8 ? n - i : 8;
+        /* 8 cells at a time, the inner loop over cells: 8 independent FMA chains (a short cell
+           block repeats its first cell, whose extra results are dropped) */
+        for (c = 0; c < 8; c++) {
+            kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
+            acc[c] = _mm256_setzero_ps();
+            extra[c] = 0.0f;
+            scale[c] = 1.0f;
+        }
+        switch (t) {
+        case QLM_KV_F16:
+            for (d = 0; d < hd; d += 8) {
+                __m256 q = _mm256_loadu_ps(qf + d);
+                for (c = 0; c < 8; c++)
+                    acc[c] = _mm256_fmadd_ps(qlm__load_f16x8((const qlm__f16 *)kp[c] + d), q, acc[c]);
+            }
+            break;
+        case QLM_KV_FP8:
+            for (c = 0; c < 8; c++) {
+                memcpy(&scale[c], kp[c], 4);
+                scale[c] *= 256.0f;
+            }
+            for (d = 0; d < hd; d += 8) {
+                __m256 q = _mm256_loadu_ps((const float *)vq + d);
+                for (c = 0; c < 8; c++) acc[c] = _mm256_fmadd_ps(qlm__e4m3x8_avx2(kp[c] + 4 + d), q, acc[c]);
+            }
+            break;
+        case QLM_KV_Q8_0:
+            for (b = 0; b < nb; b++) {
+                const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vq + b;
+                __m256i qq = _mm256_loadu_si256((const __m256i *)y->qs);
+                float dy = qlm__h2f(y->d);
+                for (c = 0; c < 8; c++) {
+                    const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)kp[c] + b;
+                    __m256i kq = _mm256_loadu_si256((const __m256i *)x->qs);
+                    __m256i sm = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(kq, kq),
+                                                                        _mm256_sign_epi8(qq, kq)), ones);
+                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sm), _mm256_set1_ps(qlm__h2f(x->d) * dy), acc[c]);
+                }
+            }
+            break;
+        case QLM_KV_Q4:
+            for (b = 0; b < nb; b++) {
+                const qlm__block_q8_1 *y = (const qlm__block_q8_1 *)vq + b;
+                __m256i qq = _mm256_loadu_si256((const __m256i *)y->qs);
+                float dy = qlm__h2f(y->d), sy = qlm__h2f(y->s);
+                for (c = 0; c < 8; c++) {
+                    const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)kp[c] + b;
+                    __m256i sm = _mm256_madd_epi16(_mm256_maddubs_epi16(qlm__nib32_avx2(x->qs), qq), ones);
+                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sm), _mm256_set1_ps(qlm__h2f(x->d) * dy), acc[c]);
+                    extra[c] += qlm__h2f(x->m) * sy;
+                }
+            }
+            break;
+        case QLM_KV_Q4_0: /* sum (n - 8) q = sum n q - 8 sum q */
+            for (b = 0; b < nb; b++) {
+                const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vq + b;
+                __m256i qq = _mm256_loadu_si256((const __m256i *)y->qs);
+                __m256i sq = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), qq), ones);
+                float dy = qlm__h2f(y->d);
+                for (c = 0; c < 8; c++) {
+                    const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)kp[c] + b;
+                    __m256i sm = _mm256_madd_epi16(_mm256_maddubs_epi16(qlm__nib32_avx2(x->qs), qq), ones);
+                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sm, sq)),
+                                             _mm256_set1_ps(qlm__h2f(x->d) * dy), acc[c]);
+                }
+            }
+            break;
+        }
+        _mm256_storeu_ps(res, _mm256_add_ps(_mm256_mul_ps(qlm__reduce8_ps_avx2(acc), _mm256_loadu_ps(scale)),
+                                            _mm256_loadu_ps(extra)));
+        for (c = 0; c < m; c++) out[i + c] = res[c];
+    }
+}
+#define QLM__KV_SCORES_AVX2(name, T)                                                               \
+    static QLM__AVX2 void qlm__kv_scores_##name##_avx2(int hd, int n, const uint8_t *K, size_t row, \
+                                                       const int32_t *cells, const void *q, float *out) { \
+        qlm__kv_scores_avx2(T, hd, n, K, row, cells, q, out);                                       \
+    }
+QLM__KV_SCORES_AVX2(f16, QLM_KV_F16)
+QLM__KV_SCORES_AVX2(q8_0, QLM_KV_Q8_0)
+QLM__KV_SCORES_AVX2(fp8, QLM_KV_FP8)
+QLM__KV_SCORES_AVX2(q4, QLM_KV_Q4)
+QLM__KV_SCORES_AVX2(q4_0, QLM_KV_Q4_0)
+#undef QLM__KV_SCORES_AVX2
+
+/* 8 elements d..d+7 of a V segment as floats (for q4_1 / q4_0 / q8_0 without the block scale,
+   which *f and *m return) */
+static inline QLM__AVX2 __m256 qlm__kv_load8_avx2(int t, const uint8_t *v, int d, float *f, float *m) {
+    int b = d / 32, o = d % 32;
+    switch (t) {
+    case QLM_KV_F16:
+        return qlm__load_f16x8((const qlm__f16 *)v + d);
+    case QLM_KV_FP8:
+        memcpy(f, v, 4);
+        *f *= 256.0f;
+        return qlm__e4m3x8_avx2(v + 4 + d);
+    case QLM_KV_Q8_0: {
+        const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)v + b;
+        *f = qlm__h2f(x->d);
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x->qs + o))));
+    }
+    case QLM_KV_Q4: {
+        const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)v + b;
+        __m128i r = _mm_loadl_epi64((const __m128i *)(x->qs + o % 16));
+        if (o >= 16) r = _mm_srli_epi16(r, 4);
+        *f = qlm__h2f(x->d);
+        *m = qlm__h2f(x->m);
+        return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(r, _mm_set1_epi8(0x0f))));
+    }
+    default: { /* Q4_0 */
+        const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)v + b;
+        __m128i r = _mm_loadl_epi64((const __m128i *)(x->qs + o % 16));
+        if (o >= 16) r = _mm_srli_epi16(r, 4);
+        *f = qlm__h2f(x->d);
+        *m = -8.0f * *f;
+        return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(r, _mm_set1_epi8(0x0f))));
+    }
+    }
+}
+/* acc[gi * hd + ..] += sum_i p[gi * ldp + i] * V[cells[i]], for gi < g: for every 8 elements,
+   up to 4 heads' accumulators stay in registers while the cells stream by. */
+static QLM__AVX2 void qlm__kv_accum_avx2(int t, int hd, int n, int g, const uint8_t *V, size_t row,
+                                         const int32_t *cells, const float *p, int ldp, float *acc) {
+    int d, g0, gi, i;
+    for (d = 0; d < hd; d += 8)
+        for (g0 = 0; g0 < g; g0 += 4) {
+            int gn = g - g0 < 4 ? g - g0 : 4;
+            __m256 a0 = _mm256_loadu_ps(acc + (size_t)g0 * hd + d), a1 = a0, a2 = a0, a3 = a0;
+            if (gn > 1) a1 = _mm256_loadu_ps(acc + (size_t)(g0 + 1) * hd + d);
+            if (gn > 2) a2 = _mm256_loadu_ps(acc + (size_t)(g0 + 2) * hd + d);
+            if (gn > 3) a3 = _mm256_loadu_ps(acc + (size_t)(g0 + 3) * hd + d);
+            for (i = 0; i < n; i++) {
+                float f = 1.0f, m = 0.0f;
+                __m256 v = qlm__kv_load8_avx2(t, V + (size_t)cells[i] * row, d, &f, &m);
+                const float *pp = p + (size_t)g0 * ldp + i;
+                if (t == QLM_KV_Q4 || t == QLM_KV_Q4_0) v = _mm256_fmadd_ps(v, _mm256_set1_ps(f), _mm256_set1_ps(m));
+                else if (t != QLM_KV_F16) v = _mm256_mul_ps(v, _mm256_set1_ps(f));
+                a0 = _mm256_fmadd_ps(v, _mm256_set1_ps(pp[0]), a0);
+                if (gn > 1) a1 = _mm256_fmadd_ps(v, _mm256_set1_ps(pp[ldp]), a1);
+                if (gn > 2) a2 = _mm256_fmadd_ps(v, _mm256_set1_ps(pp[2 * ldp]), a2);
+                if (gn > 3) a3 = _mm256_fmadd_ps(v, _mm256_set1_ps(pp[3 * ldp]), a3);
+            }
+            _mm256_storeu_ps(acc + (size_t)g0 * hd + d, a0);
+            if (gn > 1) _mm256_storeu_ps(acc + (size_t)(g0 + 1) * hd + d, a1);
+            if (gn > 2) _mm256_storeu_ps(acc + (size_t)(g0 + 2) * hd + d, a2);
+            if (gn > 3) _mm256_storeu_ps(acc + (size_t)(g0 + 3) * hd + d, a3);
+            (void)gi;
+        }
+}
+#define QLM__KV_ACCUM_AVX2(name, T)                                                                \
+    static QLM__AVX2 void qlm__kv_accum_##name##_avx2(int hd, int n, int g, const uint8_t *V,       \
+                                                      size_t row, const int32_t *cells,             \
+                                                      const float *p, int ldp, float *acc) {        \
+        qlm__kv_accum_avx2(T, hd, n, g, V, row, cells, p, ldp, acc);                                \
+    }
+QLM__KV_ACCUM_AVX2(f16, QLM_KV_F16)
+QLM__KV_ACCUM_AVX2(q8_0, QLM_KV_Q8_0)
+QLM__KV_ACCUM_AVX2(fp8, QLM_KV_FP8)
+QLM__KV_ACCUM_AVX2(q4, QLM_KV_Q4)
+QLM__KV_ACCUM_AVX2(q4_0, QLM_KV_Q4_0)
+#undef QLM__KV_ACCUM_AVX2
+
 /* ---- AVX-512 (VNNI on 256-bit registers) -------------------------------------------------- */
 
 QLM__X86_BLOCK32_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_ss8_vnni)
@@ -3211,6 +3418,16 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->kv_axpy[QLM_KV_FP8] = qlm__kv_axpy_fp8_avx2;
     k->kv_axpy[QLM_KV_Q4] = qlm__kv_axpy_q4_1_avx2;
     k->kv_axpy[QLM_KV_Q4_0] = qlm__kv_axpy_q4_0_avx2;
+    k->kv_scores[QLM_KV_F16] = qlm__kv_scores_f16_avx2;
+    k->kv_scores[QLM_KV_Q8_0] = qlm__kv_scores_q8_0_avx2;
+    k->kv_scores[QLM_KV_FP8] = qlm__kv_scores_fp8_avx2;
+    k->kv_scores[QLM_KV_Q4] = qlm__kv_scores_q4_avx2;
+    k->kv_scores[QLM_KV_Q4_0] = qlm__kv_scores_q4_0_avx2;
+    k->kv_accum[QLM_KV_F16] = qlm__kv_accum_f16_avx2;
+    k->kv_accum[QLM_KV_Q8_0] = qlm__kv_accum_q8_0_avx2;
+    k->kv_accum[QLM_KV_FP8] = qlm__kv_accum_fp8_avx2;
+    k->kv_accum[QLM_KV_Q4] = qlm__kv_accum_q4_avx2;
+    k->kv_accum[QLM_KV_Q4_0] = qlm__kv_accum_q4_0_avx2;
 }
 
 static void qlm__kernels_fill_avx512(qlm__kernels *k) {
@@ -7354,13 +7571,18 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
     const qlm__kv *kv = ex->kv;
     qlm__vec_dot_fn dot = ex->kern.kv_dot[kv->type_k];
     qlm__kv_axpy_fn axpy = ex->kern.kv_axpy[kv->type_v];
+    qlm__kv_scores_fn scores = kv->hd % 32 == 0 ? ex->kern.kv_scores[kv->type_k] : NULL;
+    qlm__kv_accum_fn accum = kv->hd % 32 == 0 ? ex->kern.kv_accum[kv->type_v] : NULL;
     const uint8_t *K = kv->k[layer] + (size_t)kh * kv->seg_k, *V = kv->v[layer] + (size_t)kh * kv->seg_v;
+    float p[QLM__ATT_MAX_GROUP * QLM__ATT_BLOCK];
     int hd = kv->hd, gi, i;
     for (gi = 0; gi < g; gi++) {
         float *s = st->sc + gi * st->ld + off, bm = -INFINITY, *acc = st->acc + (size_t)gi * hd;
         const uint8_t *q = st->q + (size_t)gi * st->qstride;
+        if (scores) scores(hd, n, K, kv->row_k, cells, q, s);
+        else
+            for (i = 0; i < n; i++) dot(hd, &s[i], K + (size_t)cells[i] * kv->row_k, q);
         for (i = 0; i < n; i++) {
-            dot(hd, &s[i], K + (size_t)cells[i] * kv->row_k, q);
             s[i] *= scale;
             if (s[i] > bm) bm = s[i];
         }
@@ -7374,11 +7596,13 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
             st->M[gi] = bm;
         }
         for (i = 0; i < n; i++) {
-            float p = expf(s[i] - st->M[gi]);
-            st->S[gi] += (double)p;
-            axpy(hd, acc, p, V + (size_t)cells[i] * kv->row_v);
+            float e = expf(s[i] - st->M[gi]);
+            st->S[gi] += (double)e;
+            p[gi * QLM__ATT_BLOCK + i] = e;
+            if (!accum) axpy(hd, acc, e, V + (size_t)cells[i] * kv->row_v);
         }
     }
+    if (accum) accum(hd, n, g, V, kv->row_v, cells, p, QLM__ATT_BLOCK, st->acc);
 }
 
 /* Causal attention of the batch's queries over the cache, reading it in its own type. p: [0]
