@@ -6,7 +6,8 @@ ids, same thread count), so both can be run side by side in one session:
 
 pp N: N prompt tokens in batches of 512 from an empty cache (after -d tokens of depth);
 tg N: N single-token decodes. Prints tokens/s mean ± sd as a markdown row per test.
-Flash attention off, f16 KV cache: as the golden fixtures (test/fixtures/make_fixtures.py)."""
+Flash attention off, f16 KV cache: as the golden fixtures (test/fixtures/make_fixtures.py);
+-k q8_0 / q4_0 quantises K and V with flash attention on (llama.cpp needs it for a quantised V)."""
 import argparse, ctypes, statistics, time
 import llama_cpp as L
 
@@ -17,6 +18,7 @@ ap.add_argument("-n", type=int, default=128)
 ap.add_argument("-t", type=int, default=2)
 ap.add_argument("-r", type=int, default=5)
 ap.add_argument("-d", type=int, default=0)
+ap.add_argument("-k", default="f16", help="KV cache type of K and V: f16, q8_0, q4_0 (not f16: flash attention on, as llama.cpp needs)")
 a = ap.parse_args()
 
 L.llama_backend_init()
@@ -28,7 +30,8 @@ cp = L.llama_context_default_params()
 cp.n_ctx = a.d + max(a.p, a.n) + 16
 cp.n_batch = cp.n_ubatch = 512
 cp.n_threads = cp.n_threads_batch = a.t
-cp.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED
+cp.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED if a.k == "f16" else L.LLAMA_FLASH_ATTN_TYPE_ENABLED
+cp.type_k = cp.type_v = {"f16": 1, "q8_0": 8, "q4_0": 2}[a.k]
 ctx = L.llama_init_from_model(model, cp)
 total = a.d + max(a.p, a.n) + 1
 toks = [(i * 7919 + 13) % n_vocab for i in range(total)]  # the ids qlm bench uses
@@ -61,4 +64,4 @@ for test, n in (("pp", a.p), ("tg", a.n)):
         rates.append(n / (time.perf_counter() - t0))
     sd = statistics.stdev(rates) if len(rates) > 1 else 0.0
     name = f"{test}{n}" + (f" @ d{a.d}" if a.d else "")
-    print(f"| llama.cpp {L.__version__} | {a.t} | {name} | {statistics.mean(rates):.2f} ± {sd:.2f} |", flush=True)
+    print(f"| llama.cpp {L.__version__} | kv {a.k} | {a.t} | {name} | {statistics.mean(rates):.2f} ± {sd:.2f} |", flush=True)
