@@ -7828,6 +7828,27 @@ static int qlm__cand_cmp(const void *a, const void *b) {
     return ((const qlm__cand *)a)->id - ((const qlm__cand *)b)->id;
 }
 
+/* Put the k first candidates of the order qlm__cand_cmp defines (a total order: logit, then
+   id) in c[0..k), unsorted: quickselect, O(n) on average, so top-k does not sort the vocabulary. */
+static void qlm__cand_select(qlm__cand *c, int32_t n, int32_t k) {
+    int32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        qlm__cand piv = c[lo + (hi - lo) / 2], t;
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (qlm__cand_cmp(&c[i], &piv) < 0) i++;
+            while (qlm__cand_cmp(&c[j], &piv) > 0) j--;
+            if (i <= j) {
+                t = c[i], c[i] = c[j], c[j] = t;
+                i++, j--;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
 /* Penalties, then greedy, or top-k, top-p, min-p, temperature and a draw (llama.cpp's order). */
 static int32_t qlm__sample(qlm__sampler *s, const float *logits, int32_t n_vocab,
                            const int32_t *hist, int32_t n_hist) {
@@ -7855,14 +7876,31 @@ static int32_t qlm__sample(qlm__sampler *s, const float *logits, int32_t n_vocab
             if (c[i].logit > c[best].logit) best = i;
         return best;
     }
-    qsort(c, (size_t)n, sizeof *c, qlm__cand_cmp);
-    if (p->top_k > 0 && p->top_k < n) n = p->top_k;
+    if (p->top_k > 0 && p->top_k < n) { /* the top k, unsorted, in c[0..k) */
+        qlm__cand_select(c, n, p->top_k);
+        n = p->top_k;
+    }
     {
-        /* probabilities of what is left, for top-p and min-p */
+        /* probabilities over what is left, for top-p and min-p; only the candidates min-p can
+           keep (logit >= max + log min_p, a prefix of the sorted order) are sorted */
         double sum = 0, cum = 0;
         float mx = c[0].logit;
-        for (i = 0; i < n; i++) sum += (c[i].p = expf(c[i].logit - mx));
-        for (i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
+        int32_t m = n;
+        for (i = 1; i < n; i++) mx = c[i].logit > mx ? c[i].logit : mx;
+        for (i = 0; i < n; i++) sum += expf(c[i].logit - mx);
+        if (p->min_p > 0) {
+            float lim = mx + logf(p->min_p) - 1e-3f; /* a margin: the exact test is below */
+            m = 0;
+            for (i = 0; i < n; i++)
+                if (c[i].logit >= lim) {
+                    qlm__cand t = c[m];
+                    c[m++] = c[i];
+                    c[i] = t;
+                }
+        }
+        qsort(c, (size_t)m, sizeof *c, qlm__cand_cmp);
+        n = m;
+        for (i = 0; i < n; i++) c[i].p = (float)(expf(c[i].logit - mx) / sum);
         if (p->top_p < 1.0f) {
             for (i = 0; i < n; i++) {
                 cum += c[i].p;
@@ -7874,9 +7912,9 @@ static int32_t qlm__sample(qlm__sampler *s, const float *logits, int32_t n_vocab
         }
         if (p->min_p > 0) {
             float lim = c[0].p * p->min_p;
-            int32_t m = 1;
-            while (m < n && c[m].p >= lim) m++;
-            n = m;
+            int32_t k = 1;
+            while (k < n && c[k].p >= lim) k++;
+            n = k;
         }
     }
     {
