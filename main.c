@@ -1288,6 +1288,17 @@ static int run_info(const options *o, ui_state *ui) {
                8.0 * (double)qlm_model_size(model) / (double)qlm_model_n_params(model));
     printf("\nchat template = %s\n", qlm_model_chat_template(model) ? "yes" : "none");
     printf("bos / eos     = %d / %d\n", (int)qlm_token_bos(model), (int)qlm_token_eos(model));
+    {   /* the KV cache a default context would allocate (qlm plan has the details) */
+        qlm_plan_info pi;
+        if (qlm_plan(model, qlm_ctx_default_params(), &pi) == QLM_OK) {
+            char kv_s[32];
+            format_bytes(pi.kv_bytes, kv_s, sizeof kv_s);
+            printf("KV cache      = %s at n_ctx %d (f16; %llu bytes per token per full layer set;"
+                   " %d of %d layers are windows)\n",
+                   kv_s, (int)pi.n_ctx, (unsigned long long)pi.kv_bytes_per_token,
+                   (int)(pi.n_layer - pi.n_layer_full), (int)pi.n_layer);
+        }
+    }
 
     n_meta = qlm_model_meta_count(model);
     printf("\nmetadata (%d entries):\n", (int)n_meta);
@@ -1578,6 +1589,12 @@ static int run_plan(const options *o, ui_state *ui) {
            (int)pi.n_layer, (int)pi.n_head_kv, (int)pi.head_dim,
            (double)pi.seg_k_bytes / pi.head_dim, (double)pi.seg_v_bytes / pi.head_dim,
            (unsigned long long)pi.kv_bytes_per_token);
+    if (pi.n_layer_full < pi.n_layer)
+        printf("growing       = %llu bytes per token of context (the %d layers that attend to all"
+               " of it)\n",
+               (unsigned long long)(pi.kv_bytes_per_token / (uint64_t)pi.n_layer *
+                                    (uint64_t)pi.n_layer_full),
+               (int)pi.n_layer_full);
     format_bytes(pi.kv_bytes, b2, sizeof b2);
     printf("KV cache      = %s (%llu bytes): %d layers grow with the context, %d are bounded",
            b2, (unsigned long long)pi.kv_bytes, (int)pi.n_layer_full,
