@@ -1436,7 +1436,13 @@ static void stats(const double *v, int n, double *mean, double *sd) {
 }
 
 /* Fill the cache with `depth` tokens (not timed). */
+/* Bring the cache to `depth` tokens (not timed): the first time by decoding them, later by
+   dropping what the previous repetition added (a window layer that cannot rewind refills). */
 static qlm_status bench_fill(qlm_ctx *ctx, const int32_t *toks, int32_t depth, int32_t n_batch) {
+    if (depth > 0 && qlm_ctx_n_past(ctx) >= depth) {
+        qlm_ctx_truncate(ctx, depth);
+        if (qlm_ctx_n_past(ctx) == depth) return QLM_OK;
+    }
     qlm_ctx_truncate(ctx, 0);
     return depth > 0 ? decode_tokens(ctx, toks, depth, n_batch, 0) : QLM_OK;
 }
@@ -1471,14 +1477,22 @@ static int run_bench(const options *o, ui_state *ui) {
     /* per decode step: all weights, less the embedding table when only one row of it is read;
        plus K and V of every cached position (f16) */
     step_bytes = (double)qlm_model_size(model) - (tied ? 0.0 : (double)embd_bytes);
-    kv_per_tok = (double)qlm_ctx_kv_bytes(ctx) / qlm_ctx_n_ctx(ctx);
+    {   /* K and V bytes read per cached position: the layers that attend to all of it */
+        qlm_ctx_params cp = qlm_ctx_default_params();
+        qlm_plan_info pi;
+        cp.n_ctx = o->n_ctx;
+        cp.n_batch = o->n_batch;
+        kv_per_tok = 0;
+        if (!kv_params(o, &cp) && qlm_plan(model, cp, &pi) == QLM_OK)
+            kv_per_tok = (double)pi.kv_bytes_per_token / pi.n_layer * pi.n_layer_full;
+    }
     threads = o->n_threads > 0 ? o->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     bw = measure_bandwidth(threads);
     size_gib = (double)qlm_model_size(model) / (1024.0 * 1024.0 * 1024.0);
     snprintf(size_s, sizeof size_s, "%.2f GiB", size_gib);
     snprintf(params_s, sizeof params_s, "%.2f M", (double)qlm_model_n_params(model) / 1e6);
-    printf("| model | size | params | cpu | threads | test | t/s | GB/s | %% of %.1f GB/s |\n", bw);
-    printf("| ----- | ---: | -----: | --- | ------: | ---- | --: | ---: | ---: |\n");
+    printf("| model | size | params | cpu | kv | threads | test | t/s | GB/s | %% of %.1f GB/s |\n", bw);
+    printf("| ----- | ---: | -----: | --- | -- | ------: | ---- | --: | ---: | ---: |\n");
     for (t = 0; t < 2; t++) {
         int32_t n = t == 0 ? n_pp : n_tg;
         double mean, sd, gbs = 0;
@@ -1504,8 +1518,9 @@ static int run_bench(const options *o, ui_state *ui) {
             gbs = mean * (step_bytes + kv_per_tok * (o->depth + n / 2.0)) / 1e9;
         if (o->depth > 0) snprintf(test, sizeof test, "%s%d @ d%d", tests[t], n, o->depth);
         else snprintf(test, sizeof test, "%s%d", tests[t], n);
-        printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f |", qlm_model_name(model), size_s,
-               params_s, qlm_ctx_cpu(ctx), threads, test, mean, sd);
+        printf("| %s | %s | %s | %s | %s/%s | %d | %s | %.2f ± %.2f |", qlm_model_name(model),
+               size_s, params_s, qlm_ctx_cpu(ctx), o->ctk ? o->ctk : "f16", o->ctv ? o->ctv : "f16",
+               threads, test, mean, sd);
         if (t == 1) printf(" %.2f | %.0f%% |\n", gbs, bw > 0 ? 100.0 * gbs / bw : 0.0);
         else printf(" | |\n");
         fflush(stdout);

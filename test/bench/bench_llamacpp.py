@@ -48,9 +48,17 @@ def decode(ids, pos0):
         L.llama_batch_free(b)
         assert rc == 0, rc
 
+filled = False
 def fill():
-    L.llama_memory_clear(L.llama_get_memory(ctx), True)
+    """the cache at depth -d: decoded once, then what each repetition added is dropped"""
+    global filled
+    mem = L.llama_get_memory(ctx)
+    if a.d and filled:
+        L.llama_memory_seq_rm(mem, 0, a.d, -1)
+        return
+    L.llama_memory_clear(mem, True)
     if a.d: decode(toks[:a.d], 0)
+    filled = True
 
 for test, n in (("pp", a.p), ("tg", a.n)):
     if n <= 0: continue
