@@ -2097,6 +2097,63 @@ static QLM__MAYBE_UNUSED void qlm__dequant_seg_fp8_ref(const void *src, float *y
     memcpy(&d, src, 4);
     for (i = 0; i < n; i++) y[i] = d * qlm__e4m3_to_fp32(q[i]);
 }
+/* q4 segments use q4_1 blocks, but the codes are fitted better than by q4_1's plain rounding
+   on [min, max]: after rounding, the scale and minimum that minimise the squared error for
+   those codes (a 2x2 least-squares solve) replace them, and the codes are rounded again, a few
+   times; the fit is kept only when it lowers the error. A cache row is quantised once and read
+   at every later step, so the extra work is cheap where it matters. */
+static float qlm__q4_block_fit(const float *x, float d, float m, uint8_t *L) {
+    float err = 0, id = d != 0 ? 1.0f / d : 0.0f;
+    int j;
+    for (j = 0; j < 32; j++) {
+        int q = qlm__nearest_int((x[j] - m) * id);
+        float e;
+        q = q < 0 ? 0 : q > 15 ? 15 : q;
+        L[j] = (uint8_t)q;
+        e = x[j] - (d * (float)q + m);
+        err += e * e;
+    }
+    return err;
+}
+static void qlm__quant_seg_q4_ref(const float *x, void *dst, int64_t n) {
+    qlm__block_q4_1 *b = (qlm__block_q4_1 *)dst;
+    int64_t i;
+    int j, it;
+    for (i = 0; i < n / 32; i++, x += 32) {
+        float mn = x[0], mx = x[0], d, m, err;
+        uint8_t L[32], L2[32];
+        for (j = 1; j < 32; j++) {
+            mn = x[j] < mn ? x[j] : mn;
+            mx = x[j] > mx ? x[j] : mx;
+        }
+        d = qlm__fp16_to_fp32(qlm__fp32_to_fp16((mx - mn) / 15.0f));
+        m = qlm__fp16_to_fp32(qlm__fp32_to_fp16(mn));
+        err = qlm__q4_block_fit(x, d, m, L);
+        for (it = 0; it < 3 && err > 0; it++) {
+            double s1 = 0, s2 = 0, sx = 0, sxl = 0, det;
+            float d2, m2, e2;
+            for (j = 0; j < 32; j++) {
+                s1 += L[j];
+                s2 += (double)L[j] * L[j];
+                sx += x[j];
+                sxl += (double)x[j] * L[j];
+            }
+            det = 32.0 * s2 - s1 * s1;
+            if (det <= 0) break;
+            d2 = qlm__fp16_to_fp32(qlm__fp32_to_fp16((float)((32.0 * sxl - s1 * sx) / det)));
+            m2 = qlm__fp16_to_fp32(qlm__fp32_to_fp16((float)((sx - (double)d2 * s1) / 32.0)));
+            if (!(d2 > 0)) break;
+            e2 = qlm__q4_block_fit(x, d2, m2, L2);
+            if (!(e2 < err)) break;
+            err = e2, d = d2, m = m2;
+            memcpy(L, L2, 32);
+        }
+        b[i].d = qlm__fp32_to_fp16(d);
+        b[i].m = qlm__fp32_to_fp16(m);
+        for (j = 0; j < 16; j++) b[i].qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+    }
+}
+
 /* K segment (fp8) . q (f32) */
 static void qlm__kv_dot_fp8_ref(int n, float *s, const void *k, const void *vq) {
     const uint8_t *c = (const uint8_t *)k + 4;
@@ -2264,6 +2321,7 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
     }
     k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_ref;
     k->kv_quant[QLM_KV_FP8] = qlm__quant_seg_fp8_ref;
+    k->kv_quant[QLM_KV_Q4] = qlm__quant_seg_q4_ref;
 }
 /* The KV entries that are matmul kernels, taken from the (possibly SIMD) table. */
 static void qlm__kernels_link_kv(qlm__kernels *k) {
@@ -2272,6 +2330,7 @@ static void qlm__kernels_link_kv(qlm__kernels *k) {
         qlm_type b = qlm__kv_traits[t].blk;
         if (b == QLM_TYPE_F32) continue;
         k->kv_dot[t] = k->vec_dot[b];
+        if (t == QLM_KV_Q4) continue; /* its own quantiser (above) */
         k->kv_quant[t] = b == QLM_TYPE_Q8_0 || b == QLM_TYPE_F16 ? k->from_float[b]
                                                                    : qlm__type_traits[b].from_float;
     }
