@@ -7311,13 +7311,19 @@ typedef struct {
     int32_t **slot_pos;      /* H2O, per layer: [head][slot] position, -1 free */
     float **slot_mass;       /* H2O, per layer: [head][slot] accumulated attention */
     int32_t *n_used;         /* H2O, per layer: slots in use (the same for every head) */
+    int center_k;            /* quantised K is stored minus a per-head mean (see KV_STORE) */
+    float **k_mean;          /* per layer: [head][hd], in the rotated domain */
 } qlm__kv;
 
 /* The one function that sizes a layer's cache: the planner and the allocator both call it. */
+/* Layout of one layer: K rows, V rows (each padded to 16 bytes), then for H2O the slot
+   positions and masses, then for a centred K the per-head means. */
+#define QLM__KV_PAD(x) (((x) + 15) & ~(size_t)15)
 static size_t qlm__kv_bytes_layer(const qlm__kv *kv, const qlm__kv_layer *L) {
-    size_t b = (kv->row_k + kv->row_v) * (size_t)L->n_cells;
+    size_t b = QLM__KV_PAD(kv->row_k * (size_t)L->n_cells) + QLM__KV_PAD(kv->row_v * (size_t)L->n_cells);
     if (L->h2o) b += (sizeof(int32_t) + sizeof(float)) * (size_t)kv->n_head_kv * (size_t)L->n_cells;
-    return b;
+    if (kv->center_k) b += sizeof(float) * (size_t)kv->n_head_kv * (size_t)kv->hd;
+    return QLM__KV_PAD(b);
 }
 static int32_t qlm__kv_cell(const qlm__kv_layer *L, int32_t pos) {
     return pos < L->sinks ? pos : L->sinks + (pos - L->sinks) % (L->n_cells - L->sinks);
@@ -7565,11 +7571,15 @@ static void qlm__op_rope(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
 
 /* Write this batch's K and V into the cache: each head's segment rotated (quantised caches)
    and converted to the cache type, into the cell of its position (H2O: the next free slot). */
-static void qlm__kv_put(qlm__from_float_fn quant, const float *x, uint8_t *dst, int hd, int rot) {
+static void qlm__kv_put(qlm__from_float_fn quant, const float *x, uint8_t *dst, int hd, int rot,
+                        const float *mean) {
     float tmp[512];
-    if (rot) {
+    int d;
+    if (rot || mean) {
         memcpy(tmp, x, (size_t)hd * 4);
-        qlm__hadamard(tmp, hd, 0);
+        if (rot) qlm__hadamard(tmp, hd, 0);
+        if (mean)
+            for (d = 0; d < hd; d++) tmp[d] -= mean[d];
         x = tmp;
     }
     quant(x, dst, hd);
@@ -7578,15 +7588,38 @@ static void qlm__op_kv_store(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     int layer = t->p[0];
     qlm__kv *kv = ex->kv;
     const qlm__kv_layer *L = &kv->L[layer];
-    int64_t job, b, e, nkv = kv->n_head_kv, hd = kv->hd;
-    qlm__split(qlm__rows(ex, t) * nkv, ith, nth, &b, &e);
+    int64_t job, b, e, nkv = kv->n_head_kv, hd = kv->hd, T = qlm__rows(ex, t);
+    if (kv->center_k && ex->pos[0] == 0) {
+        /* A cache that starts here: K is stored minus the mean of this batch's keys (those
+           after the first token, which is often an attention sink), per head, in the rotated
+           domain. Every key of a head shifts by the same vector c, so q.k = q.(k - c) + q.c:
+           attention adds q.c back, and the stored values lose the part that all tokens share
+           (RoPE'd K has channels with a large common offset), which is what a per-token 4-bit
+           scale spends its codes on. One token alone: no centring (c = 0). */
+        qlm__split(nkv, ith, nth, &b, &e);
+        for (job = b; job < e; job++) {
+            float *c = kv->k_mean[layer] + job * hd, tmp[512];
+            int64_t r, d;
+            for (d = 0; d < hd; d++) c[d] = 0.0f;
+            for (r = 1; r < T; r++) {
+                memcpy(tmp, (const float *)QLM__ROW(t->src[0], r) + job * hd, (size_t)hd * 4);
+                if (kv->rot_k) qlm__hadamard(tmp, (int)hd, 0);
+                for (d = 0; d < hd; d++) c[d] += tmp[d];
+            }
+            for (d = 0; T > 1 && d < hd; d++) c[d] /= (float)(T - 1);
+        }
+        qlm__barrier(ex->pool);
+    }
+    qlm__split(T * nkv, ith, nth, &b, &e);
     for (job = b; job < e; job++) {
         int64_t r = job / nkv, h = job % nkv;
         int32_t cell = L->h2o ? kv->n_used[layer] + (int32_t)r : qlm__kv_cell(L, ex->pos[r]);
         qlm__kv_put(ex->kern.kv_quant[kv->type_k], (const float *)QLM__ROW(t->src[0], r) + h * hd,
-                    kv->k[layer] + (size_t)cell * kv->row_k + (size_t)h * kv->seg_k, (int)hd, kv->rot_k);
+                    kv->k[layer] + (size_t)cell * kv->row_k + (size_t)h * kv->seg_k, (int)hd, kv->rot_k,
+                    kv->center_k ? kv->k_mean[layer] + h * hd : NULL);
         qlm__kv_put(ex->kern.kv_quant[kv->type_v], (const float *)QLM__ROW(t->src[1], r) + h * hd,
-                    kv->v[layer] + (size_t)cell * kv->row_v + (size_t)h * kv->seg_v, (int)hd, kv->rot_v);
+                    kv->v[layer] + (size_t)cell * kv->row_v + (size_t)h * kv->seg_v, (int)hd, kv->rot_v,
+                    NULL);
         if (L->h2o) {
             kv->slot_pos[layer][h * L->n_cells + cell] = ex->pos[r];
             kv->slot_mass[layer][h * L->n_cells + cell] = 0.0f;
@@ -7620,6 +7653,8 @@ typedef struct {
     int64_t ld;
     const uint8_t *q;     /* g prepared q, qstride bytes apart */
     size_t qstride;
+    const float *corr;    /* g values added to the scores: q . c of the centred K (or NULL) */
+    float corr_q[QLM__ATT_MAX_GROUP], corr_s[QLM__ATT_MAX_GROUP]; /* for qc and for qs */
 } qlm__att_state;
 
 /* One block of cached tokens (cells[0..n)) into the state: scores, online-softmax update
@@ -7641,6 +7676,8 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
         if (scores) scores(hd, n, K, kv->row_k, cells, q, s);
         else
             for (i = 0; i < n; i++) dot(hd, &s[i], K + (size_t)cells[i] * kv->row_k, q);
+        if (st->corr)
+            for (i = 0; i < n; i++) s[i] += st->corr[gi];
         for (i = 0; i < n; i++) {
             s[i] *= scale;
             if (s[i] > bm) bm = s[i];
@@ -7716,6 +7753,12 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                     memcpy(tmp, q, (size_t)hd * 4);
                     if (pass) qlm__rope_back(tmp, hd, ex->hp, delta);
                     if (kv->rot_k) qlm__hadamard(tmp, hd, 0);
+                    if (kv->center_k) {
+                        const float *c = kv->k_mean[layer] + (size_t)kh * hd;
+                        float sum = 0.0f;
+                        for (d = 0; d < hd; d++) sum += tmp[d] * c[d];
+                        (pass ? st.corr_s : st.corr_q)[gi] = sum;
+                    }
                     if (qt == QLM_TYPE_F32) memcpy(dst, tmp, (size_t)hd * 4);
                     else ex->kern.from_float[qt](tmp, dst, hd);
                 }
@@ -7727,6 +7770,7 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                 int32_t n_slots = kv->n_used[layer] + (int32_t)T;
                 const int32_t *sp = kv->slot_pos[layer] + (size_t)kh * L->n_cells;
                 st.q = qc;
+                st.corr = kv->center_k ? st.corr_q : NULL;
                 for (j = 0; j < n_slots; j += n) {
                     int32_t k = 0, i;
                     n = QLM__MIN(QLM__ATT_BLOCK, n_slots - j);
@@ -7745,10 +7789,12 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                 if (part == 0 && L->sinks > 0) { /* sinks, with q turned back by delta */
                     int32_t ns = QLM__MIN(L->sinks, m + 1);
                     st.q = delta > 0 ? qs : qc;
+                    st.corr = !kv->center_k ? NULL : delta > 0 ? st.corr_s : st.corr_q;
                     for (j = 0; j < ns; j++) cells[j] = j;
                     if (ns > 0) qlm__att_block(ex, layer, kh, g, cells, ns, scale, &st, 0);
                 }
                 st.q = qc;
+                st.corr = kv->center_k ? st.corr_q : NULL;
                 for (j = lo; j < hi; j += n) {
                     int32_t i;
                     n = QLM__MIN(QLM__ATT_BLOCK, hi - j);
@@ -8689,6 +8735,7 @@ static qlm_status qlm__kv_layout(qlm__kv *kv, const qlm__hparams *hp, qlm_ctx_pa
     kv->type_k = par->type_k;
     kv->type_v = par->type_v;
     kv->rot_k = par->type_k != QLM_KV_F16 && !par->no_kv_rot;
+    kv->center_k = par->type_k != QLM_KV_F16;
     kv->rot_v = par->type_v != QLM_KV_F16 && !par->no_kv_rot;
     kv->hd = (int32_t)hp->head_dim;
     kv->n_head_kv = (int32_t)hp->n_head_kv;
@@ -8957,6 +9004,7 @@ QLM_API void qlm_ctx_free(qlm_ctx *c) {
     QLM_FREE(c->kv.slot_pos);
     QLM_FREE(c->kv.slot_mass);
     QLM_FREE(c->kv.n_used);
+    QLM_FREE(c->kv.k_mean);
     QLM_FREE(c->ex.att_part);
     QLM_FREE(c->g.pool);
     QLM_FREE(c->g.nodes);
@@ -9003,8 +9051,10 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
     c->kv.slot_pos = (int32_t **)qlm__calloc((size_t)hp->n_layer, sizeof(int32_t *));
     c->kv.slot_mass = (float **)qlm__calloc((size_t)hp->n_layer, sizeof(float *));
     c->kv.n_used = (int32_t *)qlm__calloc((size_t)hp->n_layer, sizeof(int32_t));
+    c->kv.k_mean = (float **)qlm__calloc((size_t)hp->n_layer, sizeof(float *));
     c->kv.buf = (uint8_t *)QLM_MALLOC(c->kv.bytes ? c->kv.bytes : 1);
-    if (!c->kv.buf || !c->kv.k || !c->kv.v || !c->kv.slot_pos || !c->kv.slot_mass || !c->kv.n_used) {
+    if (!c->kv.buf || !c->kv.k || !c->kv.v || !c->kv.slot_pos || !c->kv.slot_mass || !c->kv.n_used ||
+        !c->kv.k_mean) {
         qlm__errorf("out of memory for a KV cache of %d tokens (%.1f MiB)", par.n_ctx,
                     (double)c->kv.bytes / (1 << 20));
         qlm_ctx_free(c);
@@ -9015,12 +9065,20 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
         for (il = 0; il < hp->n_layer; il++) {
             const qlm__kv_layer *L = &c->kv.L[il];
             size_t nc = (size_t)L->n_cells, nh = (size_t)c->kv.n_head_kv;
-            c->kv.k[il] = p;
-            c->kv.v[il] = p + c->kv.row_k * nc;
+            uint8_t *q = p; /* as qlm__kv_bytes_layer lays it out */
+            c->kv.k[il] = q;
+            q += QLM__KV_PAD(c->kv.row_k * nc);
+            c->kv.v[il] = q;
+            q += QLM__KV_PAD(c->kv.row_v * nc);
             if (L->h2o) {
-                c->kv.slot_pos[il] = (int32_t *)(c->kv.v[il] + c->kv.row_v * nc);
-                c->kv.slot_mass[il] = (float *)(c->kv.slot_pos[il] + nh * nc);
+                c->kv.slot_pos[il] = (int32_t *)(void *)q;
+                c->kv.slot_mass[il] = (float *)(void *)(c->kv.slot_pos[il] + nh * nc);
                 for (i = 0; i < (int64_t)(nh * nc); i++) c->kv.slot_pos[il][i] = -1;
+                q += (sizeof(int32_t) + sizeof(float)) * nh * nc;
+            }
+            if (c->kv.center_k) {
+                c->kv.k_mean[il] = (float *)(void *)q;
+                memset(q, 0, sizeof(float) * nh * (size_t)c->kv.hd);
             }
             p += qlm__kv_bytes_layer(&c->kv, L);
         }
