@@ -26,7 +26,7 @@ run() { # name, command...
     fi
     rm -f "$out"
 }
-for t in test_types test_kernels test_gguf test_tokenizer test_model; do
+for t in test_types test_kernels test_kvcache test_gguf test_tokenizer test_model; do
     run "$t" "$build/$t" "$model"
 done
 gemma="${QLM_TEST_GEMMA:-models/gemma-3-270m-Q4_K_M.gguf}"

@@ -3,7 +3,8 @@
 #   1. compile gates for the >>kernels-arm section: C99 and C++11, -O0, several -march/-mcpu
 #      bases (the dotprod target attribute must be a superset of each), clang if present;
 #   2. test/test_kernels_arm.c under a CPU with dotprod (-cpu max: plain and SDOT builds)
-#      and one without (-cpu cortex-a53: plain build, and auto must pick it);
+#      and one without (-cpu cortex-a53: plain build, and auto must pick it); test/test_kvcache.c
+#      (the KV-cache kernels' NEON twins, E4M3, layouts) on both CPUs;
 #   3. a short greedy generation with the aarch64 CLI on both CPUs, whose stdout must equal
 #      the native ./qlm's (built with `make qlm` if missing).
 # Needs: aarch64-linux-gnu-gcc (+ g++), qemu-aarch64 (Debian: gcc-aarch64-linux-gnu
@@ -73,6 +74,10 @@ if ! $CC -std=c99 $W -O2 -static -I. test/test_kernels_arm.c -lm -lpthread -o "$
 fi
 if [ -x "$B/test_kernels_arm" ]; then ok "aarch64: build test_kernels_arm"; else
     bad "aarch64: build test_kernels_arm"; head -20 "$tmp/log"; fi
+rm -f "$B/test_kvcache"
+if $CC -std=c99 $W -O2 $link -I. test/test_kvcache.c -L/usr/aarch64-linux-gnu/lib -lm -lpthread \
+        -o "$B/test_kvcache" >"$tmp/log" 2>&1; then ok "aarch64: build test_kvcache"; else
+    bad "aarch64: build test_kvcache"; head -20 "$tmp/log"; fi
 
 kernel_test() { # name, cpu, binary
     local name="$1" cpu="$2" bin="$3" rc last p f
@@ -88,12 +93,14 @@ kernel_test() { # name, cpu, binary
         echo "FAIL - $name: $last (exit $rc)"; grep -E '^FAIL' "$tmp/out" | head -30
         [ "$f" = 0 ] && fail=$((fail + 1))
     else
-        echo "ok   - $name: $(head -1 "$tmp/out" | sed 's/^test_kernels_arm: //'): $last"
+        echo "ok   - $name: $(head -1 "$tmp/out" | sed 's/^test_[a-z_]*: //'): $last"
     fi
 }
 kernel_test "kernels, -cpu max (dotprod)" max "$B/test_kernels_arm"
 kernel_test "kernels, -cpu cortex-a53 (no dotprod)" cortex-a53 "$B/test_kernels_arm"
 kernel_test "kernels (clang), -cpu max" max "$B/test_kernels_arm_clang"
+kernel_test "KV cache, -cpu max" max "$B/test_kvcache"
+kernel_test "KV cache, -cpu cortex-a53" cortex-a53 "$B/test_kvcache"
 
 # ---- 3. generation: aarch64 CLI vs native ------------------------------------------------
 if $CC -std=c99 $W -O2 $link qlm.c main.c -L/usr/aarch64-linux-gnu/lib -lm -lpthread -o "$B/qlm" \
