@@ -1751,7 +1751,13 @@ static int run_perplexity(const options *o, ui_state *ui) {
         int32_t *bt = (int32_t *)malloc((size_t)n_chunk * (size_t)n_ctx * sizeof *bt);
         base = fopen(o->kld_base, "rb");
         if (!bt) die_nomem();
-        if (!base || fread(magic, 8, 1, base) != 1 || memcmp(magic, LOGP_MAGIC, 8) != 0 ||
+        if (!base) {
+            fprintf(stderr, "error: cannot open %s: %s\n", o->kld_base, strerror(errno));
+            free(bt);
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        if (fread(magic, 8, 1, base) != 1 || memcmp(magic, LOGP_MAGIC, 8) != 0 ||
             fread(h, sizeof h, 1, base) != 1) {
             fprintf(stderr, "error: %s is not a log-probability file written by qlm perplexity\n",
                     o->kld_base);

@@ -158,7 +158,7 @@ typedef struct {
 typedef struct {
     uint64_t weights_bytes;     /* tensor data of the model */
     uint64_t kv_bytes;          /* the whole KV cache */
-    uint64_t kv_bytes_per_token;/* per cell of the layers that grow with the context */
+    uint64_t kv_bytes_per_token;/* K + V of one token in every layer (the capacity equation) */
     uint64_t kv_bytes_fixed;    /* layers whose size does not depend on n_ctx (windows, H2O) */
     int32_t n_ctx, n_batch;     /* after defaults */
     int32_t n_layer_full;       /* layers that attend to the whole context */
@@ -2053,7 +2053,8 @@ static QLM__MAYBE_UNUSED size_t qlm__row_size(qlm_type t, int64_t n) {
  * the block layouts above. fp8 is qlm's own: [f32 d][head_dim E4M3 codes], x = d * e4m3(code),
  * d = max|x| / 448 per token and head.
  *
- * E4M3 ("fn": no infinities, 0x7f/0xff NaN, largest finite 448): 4 exponent bits (bias 7),
+ * E4M3 ("fn": no infinities, 0x7f/0xff NaN, largest finite 448; the encoder never writes the
+ * NaN codes, and the decoders here read them as +-480 rather than test for them): 4 exponent bits (bias 7),
  * 3 mantissa bits. Its bits shifted into a binary16, ((b & 0x80) << 8) | ((b & 0x7f) << 7),
  * give the same number times 2^-8 for normals and subnormals alike (binary16's exponent bias
  * is 15 = 7 + 8), which is how the SIMD kernels decode it with one shift and a half->float
@@ -8727,7 +8728,8 @@ static qlm_status qlm__kv_layout(qlm__kv *kv, const qlm__hparams *hp, qlm_ctx_pa
         return QLM_ERR_UNSUPPORTED;
     }
     if (par->n_ctx == 0) par->n_ctx = (int32_t)QLM__MIN(hp->n_ctx_train, 4096);
-    if (par->n_batch == 0) par->n_batch = S > 0 || h2o || par->swa > 0 ? 64 : 512;
+    if (par->n_batch == 0) /* bounded: small batches keep the ring's slack small */
+        par->n_batch = S > 0 || h2o || par->swa > 0 ? (int32_t)QLM__MAX(1, QLM__MIN(64, (par->n_ctx - S) / 4)) : 512;
     if (par->n_batch > par->n_ctx) par->n_batch = par->n_ctx;
     if (par->n_threads == 0) par->n_threads = qlm__n_cpus();
     if (par->n_threads > 256) par->n_threads = 256;

@@ -812,8 +812,8 @@ static void test_layout(void) {
           "swa: wraps at 80 (299 -> 59)");
     CHECK(kv.bounded && kv.bytes == (size_t)4 * 80 * 2 * 2 * 128, "swa: bounded, bytes %zu", kv.bytes);
     p.n_batch = 0;
-    CHECK(layout(&kv, &p) == QLM_OK && p.n_batch == 64 && g_L[0].n_cells == 128,
-          "swa: default n_batch 64 (ring W + 64)");
+    CHECK(layout(&kv, &p) == QLM_OK && p.n_batch == 32 && g_L[0].n_cells == 96,
+          "swa: default n_batch min(64, n_ctx / 4) = 32 (ring W + 32)");
     fake_hp(12, 4, 1, 256, 512, 6);
     p = qlm_ctx_default_params();
     p.n_ctx = 1024;
@@ -842,7 +842,8 @@ static void test_layout(void) {
           "sinks: position 128 wraps to cell 4");
     CHECK(kv.bounded && kv.bytes == (size_t)4 * 128 * 2 * 2 * 128, "sinks: bounded, n_ctx cells (bytes %zu)", kv.bytes);
     p.n_batch = 0;
-    CHECK(layout(&kv, &p) == QLM_OK && p.n_batch == 64 && g_L[0].window == 60, "sinks: default n_batch 64, window 60");
+    CHECK(layout(&kv, &p) == QLM_OK && p.n_batch == 31 && g_L[0].window == 93,
+          "sinks: default n_batch min(64, (n_ctx - sinks) / 4) = 31, window 93");
     p.n_batch = 16;
     p.swa = 32;
     CHECK(layout(&kv, &p) == QLM_OK && g_L[0].sinks == 4 && g_L[0].window == 32 && g_L[0].n_cells == 4 + 32 + 16 &&
