@@ -5,6 +5,8 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Wundef
 LDLIBS  := -lm -lpthread
 MODEL   ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
 GEMMA   ?= models/gemma-3-270m-Q4_K_M.gguf
+QWEN    ?= models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+QWEN15  ?= models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 PROMPT  ?= The three most useful things to pack for a week of hiking are
 BUILD   := build
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -14,7 +16,7 @@ TESTS := test_types test_kernels test_kvcache test_tokenizer test_gguf test_mode
 
 QLM_BIN ?= qlm
 
-.PHONY: all run model model-gemma3 test test-asan test-arm clean
+.PHONY: all run model model-gemma3 model-qwen2 model-qwen2-1.5b test test-asan test-arm clean
 all: $(QLM_BIN)
 
 $(QLM_BIN): $(BUILD)/qlm.o $(BUILD)/main.o
@@ -31,8 +33,14 @@ $(MODEL):
 	bash models/fetch.sh smollm2
 $(GEMMA):
 	bash models/fetch.sh gemma3
+$(QWEN):
+	bash models/fetch.sh qwen2
+$(QWEN15):
+	bash models/fetch.sh qwen2-1.5b
 model: $(MODEL)
 model-gemma3: $(GEMMA)
+model-qwen2: $(QWEN)
+model-qwen2-1.5b: $(QWEN15) # benchmarks only; not used by the tests
 
 run: qlm $(MODEL)
 	./qlm -m $(MODEL) -p "$(PROMPT)" -n 64 --temp 0
@@ -44,12 +52,12 @@ $(BUILD)/test_model: test/test_model.c $(BUILD)/qlm.o qlm.h
 $(BUILD)/%: test/%.c $(HDRS) | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
-test: $(QLM_BIN) $(MODEL) $(GEMMA) $(addprefix $(BUILD)/,$(TESTS))
-	@bash test/run.sh $(BUILD) ./$(QLM_BIN) $(MODEL)
+test: $(QLM_BIN) $(MODEL) $(GEMMA) $(QWEN) $(addprefix $(BUILD)/,$(TESTS))
+	@QLM_TEST_GEMMA=$(GEMMA) QLM_TEST_QWEN=$(QWEN) bash test/run.sh $(BUILD) ./$(QLM_BIN) $(MODEL)
 
 # the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build dir
 # (every golden prompt is evaluated; greedy decoding is cut to 8 steps to keep it under ~15 min)
-test-asan: $(MODEL) $(GEMMA)
+test-asan: $(MODEL) $(GEMMA) $(QWEN)
 	ASAN_OPTIONS=detect_leaks=1 QLM_GOLDEN_STEPS=8 $(MAKE) --no-print-directory test BUILD=build-asan \
 	    CFLAGS="-O1 -g $(SAN)" QLM_BIN=qlm-asan
 

@@ -8074,16 +8074,28 @@ static void qlm__sb_add(qlm__sb *b, const char *s, size_t n) {
 }
 static void qlm__sb_cat(qlm__sb *b, const char *s) { qlm__sb_add(b, s, strlen(s)); }
 
-/* A ChatML template may carry a default system message as a literal; find it. */
+/* A ChatML template may carry a default system message as a literal; find it. The first
+   "<|im_start|>system" + newline (a real one, or Jinja's escaped "\\n") whose text up to
+   <|im_end|> is a plain literal (no '{', quote or backslash) counts: Qwen2.5's template writes
+   the marker twice before its literal (a tools branch, then one joined with the user's system
+   message), and escapes its newlines. */
 static int qlm__chatml_default_system(const char *tmpl, const char **s, size_t *n) {
-    const char *mark = "<|im_start|>system\n", *p, *q;
-    if (!tmpl || !(p = strstr(tmpl, mark))) return 0;
-    p += strlen(mark);
-    q = strstr(p, "<|im_end|>");
-    if (!q || memchr(p, '{', (size_t)(q - p)) || memchr(p, '\'', (size_t)(q - p))) return 0;
-    *s = p;
-    *n = (size_t)(q - p);
-    return 1;
+    const char *mark = "<|im_start|>system", *p, *q;
+    size_t k;
+    for (p = tmpl; p && (p = strstr(p, mark)) != NULL;) {
+        p += strlen(mark);
+        if (*p == '\n') p++;
+        else if (p[0] == '\\' && p[1] == 'n') p += 2;
+        else continue;
+        if (!(q = strstr(p, "<|im_end|>"))) return 0;
+        for (k = 0; p + k < q && !strchr("{'\"\\", p[k]); k++) {}
+        if (p + k == q) {
+            *s = p;
+            *n = k;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static qlm_status qlm__chat_format(const char *tmpl, const char *bos, const char *const *roles,

@@ -32,8 +32,11 @@ done
 gemma="${QLM_TEST_GEMMA:-models/gemma-3-270m-Q4_K_M.gguf}"
 run "gemma3 tokenizer" "$build/test_tokenizer" --fixture "$gemma" test/fixtures/gemma3_tokenize.txt
 run "gemma3 golden" "$build/test_model" "$gemma" test/fixtures/gemma3_golden.txt --golden-only --tol 4 1
+qwen="${QLM_TEST_QWEN:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}"
+run "qwen2 tokenizer" "$build/test_tokenizer" --fixture "$qwen" test/fixtures/qwen2_tokenize.txt
+run "qwen2 golden" "$build/test_model" "$qwen" test/fixtures/qwen2_golden.txt --golden-only
 run "compile gates" bash test/compile_gates.sh
 run "embedding example" bash test/embed/run.sh
-run "cli" bash test/test_cli.sh "$bin" "$model"
+run "cli" bash test/test_cli.sh "$bin" "$model" "$qwen"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ]

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # test_cli.sh — end-to-end checks of the qlm command-line program.
 #
-#   bash test/test_cli.sh ./qlm models/SmolLM2-135M-Instruct.Q4_1.gguf
+#   bash test/test_cli.sh ./qlm models/SmolLM2-135M-Instruct.Q4_1.gguf [QWEN2_MODEL]
+#
+# With a third argument (test/run.sh passes the Qwen2.5 model), `qlm -p` and `qlm chat` must
+# also print what llama.cpp generates (test/fixtures/qwen2_cli.txt).
 #
 # Prints "ok - ..." or "FAIL - ..." per check and, as the last line, "N passed, N failed".
 # Exits nonzero if any check failed. A missing binary or model counts as failures, not skips.
 
 QLM=${1:-./qlm}
 MODEL=${2:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+QWEN=${3:-}
 TIMEOUT=${QLM_TEST_TIMEOUT:-300}
 
 passed=0
@@ -263,6 +267,44 @@ expect_fail "--kl-divergence without a base" "kl-divergence-base" \
     "$QLM" perplexity -m "$MODEL" -f "$tmp/ppl.txt" -c 128 --kl-divergence
 expect_fail "perplexity on a text shorter than one chunk" "chunk" \
     "$QLM" perplexity -m "$MODEL" -f "$tmp/prompt.txt" -c 128
+
+# ---- llama.cpp's text through the CLI (Qwen2.5, qwen2, ChatML) ----------------------------
+# Each case of the fixture: the exact stdout of `qlm -f PROMPT -n N --temp 0` or of
+# `qlm chat --temp 0 -n N` given one user line, where N stops before llama.cpp's first
+# near-tie. The chat case also checks the template (Qwen's default system message).
+unhex() { [ "$1" = - ] || printf '%b' "$(printf '%s' "$1" | sed 's/../\\x&/g')"; }
+if [ -n "$QWEN" ]; then
+    fixture=test/fixtures/qwen2_cli.txt
+    if [ -f "$QWEN" ]; then ok "model $QWEN exists"; else fail "model $QWEN exists"; fi
+    if [ -f "$fixture" ]; then ok "$fixture exists"; else fail "$fixture exists"; fi
+    ncase=0
+    while read -r key val; do
+        case "$key" in
+        mode) mode=$val ;;
+        input) unhex "$val" >"$tmp/cli_in.txt" ;;
+        n) n=$val ;;
+        stdout) unhex "$val" >"$tmp/cli_want.txt" ;;
+        end)
+            ncase=$((ncase + 1))
+            if [ "$mode" = chat ]; then
+                printf '\n' >>"$tmp/cli_in.txt"
+                run --stdin "$tmp/cli_in.txt" "$QLM" chat -m "$QWEN" --temp 0 -n "$n"
+            else
+                run "$QLM" -m "$QWEN" -f "$tmp/cli_in.txt" --temp 0 -n "$n"
+            fi
+            if [ "$status" -ne 0 ]; then
+                fail "qwen2 $mode: exit $status" "$(cat "$err")"
+            elif cmp -s "$tmp/cli_want.txt" "$out"; then
+                ok "qwen2 $mode: stdout is llama.cpp's $n greedy tokens"
+            else
+                fail "qwen2 $mode: stdout differs from llama.cpp's $n greedy tokens" \
+                    "$(printf 'want: '; cat "$tmp/cli_want.txt"; printf '\ngot:  '; cat "$out")"
+            fi
+            ;;
+        esac
+    done < <(grep -v '^#' "$fixture" 2>/dev/null)
+    check "qwen2: 3 CLI cases in $fixture" test "$ncase" -eq 3
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

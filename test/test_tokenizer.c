@@ -473,6 +473,51 @@ static qlm__gguf *make_bpe(const char *pre, const char *name, int variant)
     return gw_open(&w, name);
 }
 
+/* ChatML's default system message, read from the template's literal: SmolLM2 writes it with a
+   real newline; Qwen2.5 escapes its newlines ("\\n" in a Jinja string) and writes the marker
+   twice, with expressions, before the literal; a template with no literal adds none. */
+static void test_chat_templates(void)
+{
+    static const char *const tmpl[] = {
+        "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are "
+        "SmolLM<|im_end|>\n' }}{% endif %}",
+        "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == "
+        "'system' %}\n        {{- messages[0]['content'] }}\n    {%- else %}\n        {{- 'You are "
+        "Qwen.' }}\n    {%- endif %}\n    {{- \"\\n</tools><|im_end|>\\n\" }}\n{%- else %}\n    "
+        "{%- if messages[0]['role'] == 'system' %}\n        {{- '<|im_start|>system\\n' + "
+        "messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n        {{- "
+        "'<|im_start|>system\\nYou are Qwen, a helpful assistant.<|im_end|>\\n' }}\n    {%- endif "
+        "%}\n{%- endif %}",
+        "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n'}}",
+        "{{ '<|im_start|>system\\nno end marker' }}",
+    };
+    static const char *const want[] = {
+        "<|im_start|>system\nYou are SmolLM<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\n",
+        "<|im_start|>system\nYou are Qwen, a helpful assistant.<|im_end|>\n<|im_start|>user\nHi"
+        "<|im_end|>\n<|im_start|>assistant\n",
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+    };
+    const char *roles[2] = {"user", "user"}, *contents[2] = {"Hi", "Hi"};
+    const char *sys_roles[2] = {"system", "user"}, *sys_contents[2] = {"Be brief.", "Hi"};
+    size_t i;
+    for (i = 0; i < sizeof tmpl / sizeof *tmpl; i++) {
+        qlm__sb sb;
+        memset(&sb, 0, sizeof sb);
+        CHECK(qlm__chat_format(tmpl[i], NULL, roles, contents, 1, 1, &sb) == QLM_OK && sb.buf &&
+                  strcmp(sb.buf, want[i]) == 0,
+              "template %d: got \"%s\"", (int)i, sb.buf ? sb.buf : "(null)");
+        QLM_FREE(sb.buf);
+        memset(&sb, 0, sizeof sb); /* a system message of the user's replaces the default */
+        CHECK(qlm__chat_format(tmpl[i], NULL, sys_roles, sys_contents, 2, 1, &sb) == QLM_OK &&
+                  sb.buf && strncmp(sb.buf, "<|im_start|>system\nBe brief.<|im_end|>\n", 38) == 0 &&
+                  !strstr(sb.buf, "You are"),
+              "template %d with a system message: got \"%s\"", (int)i, sb.buf ? sb.buf : "(null)");
+        QLM_FREE(sb.buf);
+    }
+}
+
 static void test_bpe_synthetic(void)
 {
     static const struct { const char *pre; int variant; qlm_status want; } loads[] = {
@@ -821,6 +866,7 @@ int main(int argc, char **argv)
     test_splits();
     test_spm();
     test_bpe_synthetic();
+    test_chat_templates();
     test_model(model_path(argc, argv), "test/fixtures/smollm2_tokenize.txt");
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
