@@ -8542,6 +8542,22 @@ QLM_API qlm_status qlm_write_synthetic(const char *path, const char *vocab_src,
    Everything here is deterministic whatever the thread count: work is split so that every
    number is computed by one thread in one fixed order. */
 
+/* The hot loops below (Hessian tiles, Cholesky, triangular inverse, GPTQ rows, AWQ error) are
+   element-wise multiply-adds, never reductions, so a vectorised build rounds exactly as a
+   scalar one (no fused multiply-add: the clones enable no FMA). On GCC/x86-64/glibc each is
+   built three times and the loader picks the best the CPU runs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
+    !defined(__cplusplus) && !(defined(QLM_NO_SIMD) && QLM_NO_SIMD)
+#define QLM__CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+#else
+#define QLM__CLONES
+#endif
+#if defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#define QLM__RESTRICT __restrict
+#else
+#define QLM__RESTRICT
+#endif
+
 /* ---- packing: codes L (0..qmax) of one block into its bytes, scales untouched ------------ */
 
 static void qlm__pack_nib32(uint8_t *qs, const uint8_t *L) { /* q4_0, q4_1 */
@@ -9469,7 +9485,6 @@ typedef struct {
     qlm_model *m;
     int32_t n_ctx, n_chunks, n_threads;
     const int32_t *toks;   /* n_chunks * n_ctx */
-    int stop_layer;        /* run layers up to this one; -1: all */
     /* imatrix collection: entry per model tensor (-1: not collected) */
     int32_t *entry_of;
     qlm__imatrix *im;
@@ -9483,6 +9498,28 @@ typedef struct {
 
 /* H += X^T X over this call's rows, the upper triangle in tiles dealt round-robin to threads;
    per column sums split by column ranges. Every element has one owner and one order. */
+QLM__CLONES static void qlm__h_tile(float *QLM__RESTRICT H, int64_t K, const qlm__tensor *x,
+                                    int64_t T, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    int64_t t, ii, j;
+    for (t = 0; t + 4 <= T; t += 4) { /* four rows per pass over the tile */
+        const float *QLM__RESTRICT x0 = (const float *)QLM__ROW(x, t);
+        const float *QLM__RESTRICT x1 = (const float *)QLM__ROW(x, t + 1);
+        const float *QLM__RESTRICT x2 = (const float *)QLM__ROW(x, t + 2);
+        const float *QLM__RESTRICT x3 = (const float *)QLM__ROW(x, t + 3);
+        for (ii = i0; ii < i1; ii++) {
+            float a0 = x0[ii], a1 = x1[ii], a2 = x2[ii], a3 = x3[ii], *QLM__RESTRICT h = H + ii * K;
+            for (j = j0; j < j1; j++) h[j] += (a0 * x0[j] + a1 * x1[j]) + (a2 * x2[j] + a3 * x3[j]);
+        }
+    }
+    for (; t < T; t++) {
+        const float *QLM__RESTRICT xr = (const float *)QLM__ROW(x, t);
+        for (ii = i0; ii < i1; ii++) {
+            float a = xr[ii], *QLM__RESTRICT h = H + ii * K;
+            for (j = j0; j < j1; j++) h[j] += a * xr[j];
+        }
+    }
+}
+
 static void qlm__stats_add(qlm__stats *s, const qlm__tensor *x, int64_t T, int ith, int nth) {
     int64_t K = s->K, nti = (K + QLM__HT_I - 1) / QLM__HT_I, ntj = (K + QLM__HT_J - 1) / QLM__HT_J;
     int64_t ti, tj, k = 0, t, j, b, e;
@@ -9490,16 +9527,10 @@ static void qlm__stats_add(qlm__stats *s, const qlm__tensor *x, int64_t T, int i
         for (ti = 0; ti < nti; ti++)
             for (tj = 0; tj < ntj; tj++) {
                 int64_t i0 = ti * QLM__HT_I, i1 = QLM__MIN(K, i0 + QLM__HT_I);
-                int64_t j0 = tj * QLM__HT_J, j1 = QLM__MIN(K, j0 + QLM__HT_J), ii;
+                int64_t j0 = tj * QLM__HT_J, j1 = QLM__MIN(K, j0 + QLM__HT_J);
                 if (j1 <= i0) continue; /* wholly below the diagonal */
                 if (k++ % nth != ith) continue;
-                for (t = 0; t < T; t++) {
-                    const float *xr = (const float *)QLM__ROW(x, t);
-                    for (ii = i0; ii < i1; ii++) {
-                        float a = xr[ii], *h = s->H + ii * K;
-                        for (j = j0; j < j1; j++) h[j] += a * xr[j];
-                    }
-                }
+                qlm__h_tile(s->H, K, x, T, i0, i1, j0, j1);
             }
     qlm__split(K, ith, nth, &b, &e);
     for (t = 0; t < T; t++) {
@@ -9539,14 +9570,6 @@ static void qlm__calib_hook(void *user, const qlm__tensor *w, const qlm__tensor 
     }
 }
 
-/* The CPU backend's run, cut after the calibration's last layer. */
-static int qlm__calib_cpu_run(qlm__backend *be, qlm__graph *g, int first, int last) {
-    const qlm__exec *ex = (const qlm__exec *)be->state;
-    const qlm__calib *cb = (const qlm__calib *)ex->mm_user;
-    if (cb && cb->stop_layer >= 0 && last > cb->stop_layer + 1) last = cb->stop_layer + 1;
-    return qlm__cpu_run(be, g, first, last);
-}
-
 /* Tokenise the text (with BOS where the model wants one) into n_chunks chunks of n_ctx
    tokens, each starting with BOS as in llama.cpp's imatrix and perplexity. */
 static qlm_status qlm__calib_tokens(qlm_model *m, const char *text, size_t len, int32_t n_ctx,
@@ -9582,7 +9605,7 @@ static qlm_status qlm__calib_tokens(qlm_model *m, const char *text, size_t len, 
     return QLM_OK;
 }
 
-/* Run every chunk through layers -1..stop_layer with the hook on. progress gets chunks done. */
+/* Run every chunk through the model with the hook on (imatrix). progress gets chunks done. */
 static qlm_status qlm__calib_run(qlm__calib *cb, int (*progress)(void *u, int32_t done),
                                  void *pu) {
     qlm_ctx_params cp = qlm_ctx_default_params();
@@ -9595,7 +9618,6 @@ static qlm_status qlm__calib_run(qlm__calib *cb, int (*progress)(void *u, int32_
     if ((st = qlm_ctx_new(cb->m, cp, &c)) != QLM_OK) return st;
     c->ex.mm_hook = qlm__calib_hook;
     c->ex.mm_user = cb;
-    c->cpu.run = qlm__calib_cpu_run;
     for (k = 0; k < cb->n_chunks && st == QLM_OK; k++) {
         qlm_ctx_truncate(c, 0);
         st = qlm_decode(c, cb->toks + (size_t)k * (size_t)cb->n_ctx, cb->n_ctx, 0);
@@ -9608,47 +9630,86 @@ static qlm_status qlm__calib_run(qlm__calib *cb, int (*progress)(void *u, int32_
     return st;
 }
 
+/* AWQ and GPTQ walk the layers keeping the residual stream of every calibration chunk between
+   them (n_chunks x n_ctx x n_embd floats), so that each layer runs twice in all: once to
+   collect its inputs, once quantised to carry the stream on. This drives a context's graph
+   directly, one layer at a time: it sets the positions and the batch size as qlm_decode does,
+   writes the layer's input into the tensor its first node reads (the residual stream; the
+   token ids for layer -1, the embeddings) and reads the output of its last node. */
+static void qlm__calib_step(qlm_ctx *c, const int32_t *toks, int32_t n, int layer, float *state,
+                            int write_back) {
+    qlm__graph *g = &c->g;
+    int32_t *ip = (int32_t *)c->inp_pos->data, i;
+    int first = -1, last = -1;
+    for (i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->layer == layer) {
+            if (first < 0) first = i;
+            last = i;
+        }
+    if (first < 0) return;
+    for (i = 0; i < n; i++) ip[i] = i;
+    c->ex.n_tokens = n;
+    c->ex.n_outputs = 0;
+    c->ex.pos = ip;
+    if (layer < 0) memcpy(c->inp_tokens->data, toks, (size_t)n * sizeof(int32_t));
+    else memcpy(g->nodes[first]->src[0]->data, state, (size_t)n * g->nodes[first]->src[0]->nb[1]);
+    c->ex.first_node = first;
+    c->ex.last_node = last + 1;
+    qlm__pool_run(c->pool, qlm__exec_job, &c->ex);
+    if (write_back) memcpy(state, g->nodes[last]->data, (size_t)n * g->nodes[last]->nb[1]);
+}
+
 /* ---- linalg: the GPTQ factor ---------------------------------------------------------------
    GPTQ needs U, upper triangular with U^T U = H^-1. With J the order reversal, chol(J H J) =
    L gives H = R R^T for R = J L J (upper), so U = R^-1 = J L^-1 J: one Cholesky and one
    triangular inverse, no full inverse. Both in double, split over threads so that each
    element has one owner (rows for the Cholesky update, column blocks for the inverse). */
 
+#define QLM__CHOL_NB 32
 typedef struct {
-    double *A;  /* K*K, lower triangle used */
-    int64_t K, j;
-    const double *col; /* column j below the diagonal, contiguous */
+    float *A;        /* K*K, lower triangle used */
+    int64_t K, j0, j1;
+    const float *P;  /* panel columns j0..j1-1 as rows: P[(p - j0) * K + k] = L[k][p] */
 } qlm__chol_job;
 
-static void qlm__chol_update(void *arg, int ith, int nth) {
+/* Rows i >= j1: A[i][k] -= L[i][p] * L[k][p] for k in [j1, i], p = j0 .. j1-1 in order, which
+   is exactly the sequence of updates the unblocked algorithm applies to each element. */
+QLM__CLONES static void qlm__chol_update(void *arg, int ith, int nth) {
     qlm__chol_job *cj = (qlm__chol_job *)arg;
-    int64_t K = cj->K, j = cj->j, i, k;
-    for (i = j + 1 + ith; i < K; i += nth) {
-        double *row = cj->A + i * K, l = cj->col[i];
-        for (k = j + 1; k <= i; k++) row[k] -= l * cj->col[k];
+    int64_t K = cj->K, i, k, p;
+    for (i = cj->j1 + ith; i < K; i += nth) {
+        float *QLM__RESTRICT row = cj->A + i * K;
+        for (p = cj->j0; p < cj->j1; p++) {
+            const float *QLM__RESTRICT lp = cj->P + (p - cj->j0) * K;
+            float l = row[p];
+            for (k = cj->j1; k <= i; k++) row[k] -= l * lp[k];
+        }
     }
 }
 
 typedef struct {
-    const double *L;
-    double *X; /* K*K, zero-initialised; gets L^-1 */
+    const float *L;
+    float *X; /* K*K, zero-initialised; gets L^-1 */
     int64_t K;
 } qlm__trinv_job;
 
-#define QLM__INV_NB 8
-static void qlm__trinv_cols(void *arg, int ith, int nth) {
+#define QLM__INV_NB 16
+QLM__CLONES static void qlm__trinv_cols(void *arg, int ith, int nth) {
     qlm__trinv_job *tj = (qlm__trinv_job *)arg;
     int64_t K = tj->K, c0, i, k, c;
     for (c0 = (int64_t)ith * QLM__INV_NB; c0 < K; c0 += (int64_t)nth * QLM__INV_NB) {
         int64_t nb = QLM__MIN(QLM__INV_NB, K - c0);
         for (i = c0; i < K; i++) {
-            double acc[QLM__INV_NB];
-            const double *Li = tj->L + i * K;
-            for (c = 0; c < nb; c++) acc[c] = (i == c0 + c) ? 1.0 : 0.0;
+            float acc[QLM__INV_NB];
+            const float *Li = tj->L + i * K;
+            for (c = 0; c < QLM__INV_NB; c++) acc[c] = (i == c0 + c) ? 1.0f : 0.0f;
             for (k = c0; k < i; k++) {
-                const double *Xk = tj->X + k * K + c0;
-                double l = Li[k];
-                for (c = 0; c < nb; c++) acc[c] -= l * Xk[c];
+                const float *QLM__RESTRICT Xk = tj->X + k * K + c0;
+                float l = Li[k];
+                if (nb == QLM__INV_NB)
+                    for (c = 0; c < QLM__INV_NB; c++) acc[c] -= l * Xk[c];
+                else
+                    for (c = 0; c < nb; c++) acc[c] -= l * Xk[c];
             }
             for (c = 0; c < nb; c++) tj->X[i * K + c0 + c] = acc[c] / Li[i];
         }
@@ -9656,12 +9717,14 @@ static void qlm__trinv_cols(void *arg, int ith, int nth) {
 }
 
 /* U (K*K floats, upper) from H (K*K floats, symmetric), damped by frac * mean(diag); a column
-   never seen (H_jj = 0) gets H_jj = 1. QLM_ERR_INTERNAL if H is not positive definite. */
+   never seen (H_jj = 0) gets H_jj = 1. In float, as GPTQ's reference; the damping keeps the
+   condition number far from float's limit. QLM_ERR_INTERNAL if H is not positive definite. */
 static qlm_status qlm__gptq_factor(qlm__pool *pool, const float *H, int64_t K, double frac,
                                    float *U) {
-    double *A = (double *)qlm__calloc((size_t)(K * K), sizeof(double));
-    double *X = (double *)qlm__calloc((size_t)(K * K), sizeof(double));
-    double *col = (double *)qlm__calloc((size_t)K, sizeof(double)), mean = 0;
+    float *A = (float *)qlm__calloc((size_t)(K * K), sizeof(float));
+    float *X = (float *)qlm__calloc((size_t)(K * K), sizeof(float));
+    float *col = (float *)qlm__calloc((size_t)K * QLM__CHOL_NB, sizeof(float));
+    double mean = 0;
     int64_t i, j;
     qlm_status st = QLM_OK;
     if (!A || !X || !col) {
@@ -9673,25 +9736,35 @@ static qlm_status qlm__gptq_factor(qlm__pool *pool, const float *H, int64_t K, d
     for (i = 0; i < K; i++) /* A = J H J, lower triangle */
         for (j = 0; j <= i; j++) A[i * K + j] = H[(K - 1 - i) * K + (K - 1 - j)];
     for (i = 0; i < K; i++) {
-        if (A[i * K + i] <= 0) A[i * K + i] = 1.0;
-        A[i * K + i] += frac * mean;
+        if (A[i * K + i] <= 0) A[i * K + i] = 1.0f;
+        A[i * K + i] += (float)(frac * mean);
     }
-    for (j = 0; j < K; j++) {
+    for (j = 0; j < K; j += QLM__CHOL_NB) { /* panels of QLM__CHOL_NB columns */
         qlm__chol_job cj;
-        double d = A[j * K + j];
-        if (!(d > 0)) {
-            qlm__errorf("the damped Hessian is not positive definite (column %lld)", (long long)j);
-            st = QLM_ERR_INTERNAL;
-            goto done;
+        int64_t j1 = QLM__MIN(K, j + QLM__CHOL_NB), p, k;
+        for (p = j; p < j1; p++) {
+            float d = A[p * K + p];
+            if (!(d > 0)) {
+                qlm__errorf("the damped Hessian is not positive definite (column %lld)", (long long)p);
+                st = QLM_ERR_INTERNAL;
+                goto done;
+            }
+            d = sqrtf(d);
+            A[p * K + p] = d;
+            for (i = p + 1; i < K; i++) A[i * K + p] /= d;
+            for (i = p + 1; i < K; i++) { /* the update inside the panel */
+                float l = A[i * K + p];
+                for (k = p + 1; k < j1 && k <= i; k++) A[i * K + k] -= l * A[k * K + p];
+            }
         }
-        d = sqrt(d);
-        A[j * K + j] = d;
-        for (i = j + 1; i < K; i++) col[i] = (A[i * K + j] /= d);
+        for (p = j; p < j1; p++)
+            for (k = j1; k < K; k++) col[(p - j) * K + k] = A[k * K + p];
         cj.A = A;
         cj.K = K;
-        cj.j = j;
-        cj.col = col;
-        if (K - j > 64) qlm__pool_run(pool, qlm__chol_update, &cj);
+        cj.j0 = j;
+        cj.j1 = j1;
+        cj.P = col;
+        if (K - j1 > 64) qlm__pool_run(pool, qlm__chol_update, &cj);
         else qlm__chol_update(&cj, 0, 1);
     }
     {
@@ -9702,7 +9775,7 @@ static qlm_status qlm__gptq_factor(qlm__pool *pool, const float *H, int64_t K, d
         qlm__pool_run(pool, qlm__trinv_cols, &tj);
     }
     for (i = 0; i < K; i++) /* U = J X J */
-        for (j = 0; j < K; j++) U[i * K + j] = j >= i ? (float)X[(K - 1 - i) * K + (K - 1 - j)] : 0.0f;
+        for (j = 0; j < K; j++) U[i * K + j] = j >= i ? X[(K - 1 - i) * K + (K - 1 - j)] : 0.0f;
 done:
     QLM_FREE(A);
     QLM_FREE(X);
@@ -9728,57 +9801,70 @@ typedef struct {
     int oom;
 } qlm__gptq_job;
 
+/* w[k] -= e * u[k] over [k0, k1) */
+QLM__CLONES static void qlm__axpy_neg(float *QLM__RESTRICT w, const float *QLM__RESTRICT u, float e,
+                                      int64_t k0, int64_t k1) {
+    int64_t k;
+    for (k = k0; k < k1; k++) w[k] -= e * u[k];
+}
+
+#define QLM__GPTQ_RB 8 /* rows handled together, so each row of U is read once for all */
+
 static void qlm__gptq_rows(void *arg, int ith, int nth) {
     qlm__gptq_job *gj = (qlm__gptq_job *)arg;
     const qlm__type_traits_t *tt = &qlm__type_traits[gj->type];
-    int64_t K = gj->K, G = tt->blck_size, r, rb, re, j0, j, k;
+    int64_t K = gj->K, G = tt->blck_size, r0, rb, re, j0, j;
     size_t rs = qlm__row_size(gj->type, K);
-    float *w = (float *)QLM_MALLOC((size_t)K * sizeof(float)), a[QLM__QK_K], b[QLM__QK_K];
-    float E[QLM__GPTQ_B];
-    uint8_t Lc[QLM__QK_K];
-    int qmax = 0;
-    if (!w) {
+    float *w = (float *)QLM_MALLOC((size_t)K * QLM__GPTQ_RB * sizeof(float));
+    float *a = (float *)QLM_MALLOC(sizeof(float) * 2 * QLM__QK_K * QLM__GPTQ_RB), *b;
+    float E[QLM__GPTQ_RB][QLM__GPTQ_B], sigma2[QLM__GPTQ_RB];
+    uint8_t Lc[QLM__GPTQ_RB][QLM__QK_K];
+    int qmax[QLM__GPTQ_RB], nr, r;
+    if (!w || !a) {
         gj->oom = 1;
+        QLM_FREE(w);
+        QLM_FREE(a);
         return;
     }
+    b = a + QLM__QK_K * QLM__GPTQ_RB;
     qlm__split(gj->R, ith, nth, &rb, &re);
-    for (r = rb; r < re; r++) {
-        uint8_t *orow = gj->out + (size_t)r * rs;
-        float sigma2;
-        memcpy(w, gj->W + r * K, (size_t)K * sizeof(float));
-        sigma2 = qlm__mean_sq(w, K);
+    for (r0 = rb; r0 < re; r0 += QLM__GPTQ_RB) {
+        nr = (int)QLM__MIN(QLM__GPTQ_RB, re - r0);
+        for (r = 0; r < nr; r++) {
+            memcpy(w + r * K, gj->W + (r0 + r) * K, (size_t)K * sizeof(float));
+            sigma2[r] = qlm__mean_sq(w + r * K, K);
+        }
         for (j0 = 0; j0 < K; j0 += QLM__GPTQ_B) {
             int64_t j1 = QLM__MIN(K, j0 + QLM__GPTQ_B);
             for (j = j0; j < j1; j++) {
                 int64_t e = j % G;
                 const float *Uj = gj->U + j * K;
-                float q, err, v;
-                int code = 0;
-                if (e == 0) {
-                    uint8_t *blk = orow + (size_t)(j / G) * tt->type_size;
-                    if (G == 32) qlm__wq_block32(gj->type, w + j, gj->qw + j, sigma2, blk);
-                    else qlm__wq_blockK(gj->type, w + j, gj->qw + j, blk);
-                    qmax = qlm__block_grid(gj->type, blk, a, b);
+                for (r = 0; r < nr; r++) {
+                    float *wr = w + r * K, *ar = a + r * QLM__QK_K, *br = b + r * QLM__QK_K, q, v;
+                    uint8_t *blk = gj->out + (size_t)(r0 + r) * rs + (size_t)(j / G) * tt->type_size;
+                    int code = 0;
+                    if (e == 0) {
+                        if (G == 32) qlm__wq_block32(gj->type, wr + j, gj->qw + j, sigma2[r], blk);
+                        else qlm__wq_blockK(gj->type, wr + j, gj->qw + j, blk);
+                        qmax[r] = qlm__block_grid(gj->type, blk, ar, br);
+                    }
+                    if (ar[e] != 0.0f) {
+                        v = (wr[j] - br[e]) / ar[e];
+                        code = !(v > 0) ? 0 : v >= (float)qmax[r] ? qmax[r] : qlm__nearest_int(v);
+                    }
+                    Lc[r][e] = (uint8_t)code;
+                    q = ar[e] * (float)code + br[e];
+                    E[r][j - j0] = (wr[j] - q) / Uj[j];
+                    qlm__axpy_neg(wr, Uj, E[r][j - j0], j + 1, j1);
+                    if (e == G - 1) qlm__block_put_codes(gj->type, blk, Lc[r]);
                 }
-                if (a[e] != 0.0f) {
-                    v = (w[j] - b[e]) / a[e];
-                    code = !(v > 0) ? 0 : v >= (float)qmax ? qmax : qlm__nearest_int(v);
-                }
-                Lc[e] = (uint8_t)code;
-                q = a[e] * (float)code + b[e];
-                err = (w[j] - q) / Uj[j];
-                E[j - j0] = err;
-                for (k = j + 1; k < j1; k++) w[k] -= err * Uj[k];
-                if (e == G - 1) qlm__block_put_codes(gj->type, orow + (size_t)(j / G) * tt->type_size, Lc);
             }
-            for (j = j0; j < j1; j++) {
-                const float *Uj = gj->U + j * K;
-                float err = E[j - j0];
-                for (k = j1; k < K; k++) w[k] -= err * Uj[k];
-            }
+            for (j = j0; j < j1; j++)
+                for (r = 0; r < nr; r++) qlm__axpy_neg(w + r * K, gj->U + j * K, E[r][j - j0], j1, K);
         }
     }
     QLM_FREE(w);
+    QLM_FREE(a);
 }
 
 /* ---- awq: per-input-channel scales ---------------------------------------------------------
@@ -9843,11 +9929,7 @@ static void qlm__awq_eval(void *arg, int ith, int nth) {
                 qlm__quantize_row(aj->type[im], x, q, K, qws);
                 qlm__type_traits[aj->type[im]].to_float(q, dq, K);
                 for (j = 0; j < K; j++) dw[j] = wr[j] - dq[j] / s[j], y[j] = 0;
-                for (k = 0; k < K; k++) {
-                    const float *hk = aj->H + k * K;
-                    float d = dw[k];
-                    for (j = 0; j < K; j++) y[j] += d * hk[j];
-                }
+                for (k = 0; k < K; k++) qlm__axpy_neg(y, aj->H + k * K, -dw[k], 0, K);
                 for (j = 0; j < K; j++) e += (double)dw[j] * y[j];
                 err += e;
             }
@@ -9884,6 +9966,7 @@ typedef struct {
     uint8_t **keep; /* buffers the model's descriptors point at after a layer is done */
     int n_keep, cap_keep;
     int32_t *toks, n_chunks;
+    float *state;   /* AWQ / GPTQ: residual stream of every chunk between layers */
 } qlm__qstate;
 
 static qlm_status qlm__q_progress(qlm__qstate *s, int64_t i, const char *what, int calibrating) {
@@ -10061,6 +10144,28 @@ static int qlm__q_calib_progress(void *u, int32_t done) {
 
 #define QLM__N_MATS 7
 
+/* Run layer il (-1: the embeddings) on every chunk's residual stream: collecting its inputs
+   through the hook when cb is set, else carrying the stream on to the layer's output. */
+static qlm_status qlm__q_walk(qlm__qstate *s, int il, qlm__calib *cb, qlm__calib_pu *pu) {
+    qlm_ctx_params cp = qlm_ctx_default_params();
+    qlm_ctx *c = NULL;
+    qlm_status st;
+    int32_t k, n = s->p.calib_ctx;
+    int64_t E = s->m->hp.n_embd;
+    cp.n_ctx = n;
+    cp.n_batch = n;
+    cp.n_threads = s->p.n_threads;
+    if ((st = qlm_ctx_new(s->m, cp, &c)) != QLM_OK) return st;
+    c->ex.mm_hook = cb ? qlm__calib_hook : NULL;
+    c->ex.mm_user = cb;
+    for (k = 0; k < s->n_chunks && st == QLM_OK; k++) {
+        qlm__calib_step(c, s->toks + (size_t)k * (size_t)n, n, il, s->state + (size_t)k * (size_t)n * (size_t)E, !cb);
+        if (pu && qlm__q_calib_progress(pu, k + 1)) st = QLM_ERR_CANCELLED;
+    }
+    qlm_ctx_free(c);
+    return st;
+}
+
 /* One layer with AWQ or GPTQ: calibrate (earlier layers already quantised), then quantise its
    seven matrices into out[] (type to[]); AWQ also returns the folded norms / bias. */
 static qlm_status qlm__q_layer(qlm__qstate *s, int il, int64_t item, const qlm_type *to,
@@ -10084,7 +10189,6 @@ static qlm_status qlm__q_layer(qlm__qstate *s, int il, int64_t item, const qlm_t
     cb.n_chunks = s->n_chunks;
     cb.n_threads = s->p.n_threads;
     cb.toks = s->toks;
-    cb.stop_layer = il;
     cb.layer = il;
     for (g = 0; g < QLM__G_COUNT && st == QLM_OK; g++) {
         int64_t K = mat[g == QLM__G_ATTN ? 0 : g == QLM__G_O ? 3 : g == QLM__G_FFN ? 4 : 6]->ne[0];
@@ -10101,7 +10205,7 @@ static qlm_status qlm__q_layer(qlm__qstate *s, int il, int64_t item, const qlm_t
     pu.base = s->work_done;
     pu.work = 0;
     for (k = 0; k < QLM__N_MATS; k++) pu.work += (double)(mat[k]->ne[0] * mat[k]->ne[1]);
-    if (st == QLM_OK) st = qlm__calib_run(&cb, qlm__q_calib_progress, &pu);
+    if (st == QLM_OK) st = qlm__q_walk(s, il, &cb, &pu);
     s->work_done = pu.base + pu.work;
     for (g = 0; g < QLM__G_COUNT && st == QLM_OK; g++) { /* mirror the upper triangle */
         int64_t K = cb.g[g].K, i;
@@ -10490,6 +10594,14 @@ QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path, qlm_q
                                     &s.toks, &s.n_chunks)) != QLM_OK)
             goto done;
         qlm__log(&s.lg, QLM_LOG_INFO, "calibration: %d chunks of %d tokens", s.n_chunks, p.calib_ctx);
+        s.state = (float *)QLM_MALLOC((size_t)s.n_chunks * (size_t)p.calib_ctx *
+                                      (size_t)s.m->hp.n_embd * sizeof(float));
+        if (!s.state) {
+            qlm__errorf("out of memory for the calibration activations");
+            st = QLM_ERR_NOMEM;
+            goto done;
+        }
+        if ((st = qlm__q_walk(&s, -1, NULL, NULL)) != QLM_OK) goto done;
     }
 
     tmp = (char *)QLM_MALLOC(strlen(out_path) + 5);
@@ -10572,6 +10684,7 @@ QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path, qlm_q
                 if (na) L->attn_norm->data = na;
                 if (nf) L->ffn_norm->data = nf;
                 if (bv) L->bv->data = bv;
+                if (il + 1 < ru.n_layer) st = qlm__q_walk(&s, il, NULL, NULL);
             }
             i = i1;
         }
@@ -10603,6 +10716,7 @@ done:
     QLM_FREE(tmp);
     QLM_FREE(s.t);
     QLM_FREE(s.toks);
+    QLM_FREE(s.state);
 #if !defined(_WIN32)
     for (k = 0; k < ru.n_re; k++) regfree(&ru.re[k]);
     QLM_FREE(ru.re);
@@ -10686,7 +10800,6 @@ QLM_API qlm_status qlm_imatrix(const char *model_path, const char *text, size_t 
         cb.n_chunks = n_chunks;
         cb.n_threads = p.n_threads;
         cb.toks = toks;
-        cb.stop_layer = -1;
         cb.layer = -1;
         pu.p = &p;
         pu.n = n_chunks;
