@@ -10369,6 +10369,128 @@ static int qlm__q_skip_key(qlm__str k) {
            (k.len >= 17 && memcmp(k.ptr, "quantize.imatrix.", 17) == 0);
 }
 
+/* Plan the output: the rules' facts from the metadata, the --tensor-type overrides, the
+   tensors in llama.cpp's order (by layer, then name) and each one's output type. */
+static qlm_status qlm__q_plan(qlm__qstate *s, qlm__rules *ru, const qlm__ftype_info *ft,
+                              const qlm_quantize_params *p, int64_t *n_quantised_in, int *any_fp8) {
+    qlm_status st = QLM_OK;
+    char arch[64] = "";
+    int64_t i;
+    int k;
+    /* the rules' facts about the model */
+    {
+        int64_t kv = qlm__gguf_find(s->g, "general.architecture");
+        if (kv >= 0 && qlm__gguf_kv_type(s->g, kv) == QLM__GGUF_STR) {
+            qlm__str a = qlm__gguf_get_str(s->g, kv);
+            snprintf(arch, sizeof arch, "%.*s", (int)QLM__MIN(a.len, 63), a.ptr);
+        }
+    }
+    ru->ftype = ft->ftype;
+    ru->def = ft->type;
+    ru->pure = p->pure;
+    ru->has_imatrix = s->has_im;
+    ru->tied = qlm__gguf_find_tensor(s->g, "output.weight") < 0;
+    ru->is_falcon = strcmp(arch, "falcon") == 0;
+    {
+        int64_t v;
+        if (qlm__q_meta_int(s->g, arch, "block_count", &v)) ru->n_layer = (int)v;
+        if (qlm__q_meta_int(s->g, arch, "expert_count", &v)) ru->n_expert = (int)v;
+        {
+            int64_t nh = 0, nkv = 0;
+            qlm__q_meta_int(s->g, arch, "attention.head_count", &nh);
+            if (!qlm__q_meta_int(s->g, arch, "attention.head_count_kv", &nkv)) nkv = nh;
+            ru->n_gqa = nkv > 0 ? (int)(nh / nkv) : 1;
+            ru->is_70b = strcmp(arch, "llama") == 0 && ru->n_layer == 80 && nh != nkv;
+        }
+    }
+
+    /* --tensor-type overrides */
+    for (k = 0; p->tensor_types && p->tensor_types[k]; k++) {}
+    if (k) {
+        ru->re_type = (qlm_type *)qlm__calloc((size_t)k, sizeof(qlm_type));
+        ru->re_src = p->tensor_types;
+#if !defined(_WIN32)
+        ru->re = (regex_t *)qlm__calloc((size_t)k, sizeof(regex_t));
+        if (!ru->re) st = QLM_ERR_NOMEM;
+#endif
+        if (!ru->re_type) st = QLM_ERR_NOMEM;
+        for (k = 0; st == QLM_OK && p->tensor_types[k]; k++) {
+            const char *spec = p->tensor_types[k], *eq = strchr(spec, '=');
+            char pat[256];
+            int t;
+            if (!eq || eq == spec || !eq[1] || (size_t)(eq - spec) >= sizeof pat) {
+                qlm__errorf("--tensor-type '%s': expected PATTERN=TYPE", spec);
+                st = QLM_ERR_INVALID_ARG;
+                break;
+            }
+            memcpy(pat, spec, (size_t)(eq - spec));
+            pat[eq - spec] = 0;
+            {
+                char *c;
+                for (c = pat; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+            }
+            if ((t = qlm__type_by_name(eq + 1)) < 0) {
+                qlm__errorf("--tensor-type '%s': unknown tensor type '%s'", spec, eq + 1);
+                st = QLM_ERR_INVALID_ARG;
+                break;
+            }
+            ru->re_type[k] = (qlm_type)t;
+#if !defined(_WIN32)
+            if (regcomp(&ru->re[k], pat, REG_EXTENDED | REG_NOSUB) != 0) {
+                qlm__errorf("--tensor-type '%s': bad regular expression", spec);
+                st = QLM_ERR_INVALID_ARG;
+                break;
+            }
+#endif
+            ru->n_re = k + 1;
+        }
+        if (st != QLM_OK) return st;
+    }
+
+    /* the tensors in llama.cpp's order (by layer, then name) and their types */
+    s->n_t = s->g->n_tensors;
+    s->t = (qlm__qt *)qlm__calloc((size_t)(s->n_t ? s->n_t : 1), sizeof(qlm__qt));
+    if (!s->t) {
+        return QLM_ERR_NOMEM;
+    }
+    for (i = 0; i < s->n_t; i++) {
+        const qlm__gguf_tensor *gt = &s->g->tensors[i];
+        int layer = -1;
+        char nm[80];
+        snprintf(nm, sizeof nm, "%.*s", (int)gt->name.len, gt->name.ptr);
+        if (sscanf(nm, "blk.%d.", &layer) != 1) layer = -1;
+        s->t[i].src = i;
+        s->t[i].layer = layer;
+        s->t[i].from = gt->type;
+        {
+            char *d = qlm__strndup(gt->name.ptr, (size_t)gt->name.len);
+            if (!d || qlm__q_keep(s, (uint8_t *)d) != QLM_OK) {
+                QLM_FREE(d);
+                st = QLM_ERR_NOMEM;
+                return st;
+            }
+            s->t[i].name = d;
+        }
+    }
+    qsort(s->t, (size_t)s->n_t, sizeof *s->t, qlm__qt_cmp);
+    for (i = 0; i < s->n_t; i++) {
+        if (qlm__category(s->t[i].name) == QLM__CAT_ATTN_V || qlm__category(s->t[i].name) == QLM__CAT_ATTN_QKV ||
+            qlm__category(s->t[i].name) == QLM__CAT_ATTN_KV_B)
+            ru->n_attn_v++;
+    }
+    for (i = 0; i < s->n_t; i++) {
+        const qlm__gguf_tensor *gt = &s->g->tensors[s->t[i].src];
+        s->t[i].to = qlm__choose_type(ru, s->t[i].name, gt->n_dims, gt->ne[0], gt->type, &s->lg);
+        if (s->t[i].to != s->t[i].from && qlm__type_traits[s->t[i].from].is_quantized) (*n_quantised_in)++;
+        if (s->t[i].to == QLM_TYPE_FP8_E4M3) *any_fp8 = 1;
+        s->work_total += (double)qlm__nel(gt);
+        if (s->m && s->t[i].layer >= 0 && s->t[i].layer < ru->n_layer && gt->n_dims >= 2)
+            s->work_total += (double)qlm__nel(gt); /* calibration counts as much again */
+        if (s->m && (s->t[i].layer < 0 || s->t[i].layer >= ru->n_layer)) s->t[i].layer = -1;
+    }
+    return QLM_OK;
+}
+
 QLM_API qlm_quantize_params qlm_quantize_default_params(void) {
     qlm_quantize_params p;
     memset(&p, 0, sizeof p);
@@ -10381,7 +10503,7 @@ QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path, qlm_q
     qlm__gguf_writer w;
     const qlm__ftype_info *ft;
     qlm_status st = QLM_OK;
-    char *tmp = NULL, arch[64] = "";
+    char *tmp = NULL;
     int64_t i, n_quantised_in = 0;
     int k, any_fp8 = 0;
     static const char *const method_name[] = {"rtn", "awq", "gptq"};
@@ -10447,118 +10569,7 @@ QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path, qlm_q
     }
     if ((st = qlm__pool_new(p.n_threads, &s.pool)) != QLM_OK) goto done;
 
-    /* the rules' facts about the model */
-    {
-        int64_t kv = qlm__gguf_find(s.g, "general.architecture");
-        if (kv >= 0 && qlm__gguf_kv_type(s.g, kv) == QLM__GGUF_STR) {
-            qlm__str a = qlm__gguf_get_str(s.g, kv);
-            snprintf(arch, sizeof arch, "%.*s", (int)QLM__MIN(a.len, 63), a.ptr);
-        }
-    }
-    ru.ftype = ft->ftype;
-    ru.def = ft->type;
-    ru.pure = p.pure;
-    ru.has_imatrix = s.has_im;
-    ru.tied = qlm__gguf_find_tensor(s.g, "output.weight") < 0;
-    ru.is_falcon = strcmp(arch, "falcon") == 0;
-    {
-        int64_t v;
-        if (qlm__q_meta_int(s.g, arch, "block_count", &v)) ru.n_layer = (int)v;
-        if (qlm__q_meta_int(s.g, arch, "expert_count", &v)) ru.n_expert = (int)v;
-        {
-            int64_t nh = 0, nkv = 0;
-            qlm__q_meta_int(s.g, arch, "attention.head_count", &nh);
-            if (!qlm__q_meta_int(s.g, arch, "attention.head_count_kv", &nkv)) nkv = nh;
-            ru.n_gqa = nkv > 0 ? (int)(nh / nkv) : 1;
-            ru.is_70b = strcmp(arch, "llama") == 0 && ru.n_layer == 80 && nh != nkv;
-        }
-    }
-
-    /* --tensor-type overrides */
-    for (k = 0; p.tensor_types && p.tensor_types[k]; k++) {}
-    if (k) {
-        ru.re_type = (qlm_type *)qlm__calloc((size_t)k, sizeof(qlm_type));
-        ru.re_src = p.tensor_types;
-#if !defined(_WIN32)
-        ru.re = (regex_t *)qlm__calloc((size_t)k, sizeof(regex_t));
-        if (!ru.re) st = QLM_ERR_NOMEM;
-#endif
-        if (!ru.re_type) st = QLM_ERR_NOMEM;
-        for (k = 0; st == QLM_OK && p.tensor_types[k]; k++) {
-            const char *spec = p.tensor_types[k], *eq = strchr(spec, '=');
-            char pat[256];
-            int t;
-            if (!eq || eq == spec || !eq[1] || (size_t)(eq - spec) >= sizeof pat) {
-                qlm__errorf("--tensor-type '%s': expected PATTERN=TYPE", spec);
-                st = QLM_ERR_INVALID_ARG;
-                break;
-            }
-            memcpy(pat, spec, (size_t)(eq - spec));
-            pat[eq - spec] = 0;
-            {
-                char *c;
-                for (c = pat; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-            }
-            if ((t = qlm__type_by_name(eq + 1)) < 0) {
-                qlm__errorf("--tensor-type '%s': unknown tensor type '%s'", spec, eq + 1);
-                st = QLM_ERR_INVALID_ARG;
-                break;
-            }
-            ru.re_type[k] = (qlm_type)t;
-#if !defined(_WIN32)
-            if (regcomp(&ru.re[k], pat, REG_EXTENDED | REG_NOSUB) != 0) {
-                qlm__errorf("--tensor-type '%s': bad regular expression", spec);
-                st = QLM_ERR_INVALID_ARG;
-                break;
-            }
-#endif
-            ru.n_re = k + 1;
-        }
-        if (st != QLM_OK) goto done;
-    }
-
-    /* the tensors in llama.cpp's order (by layer, then name) and their types */
-    s.n_t = s.g->n_tensors;
-    s.t = (qlm__qt *)qlm__calloc((size_t)(s.n_t ? s.n_t : 1), sizeof(qlm__qt));
-    if (!s.t) {
-        st = QLM_ERR_NOMEM;
-        goto done;
-    }
-    for (i = 0; i < s.n_t; i++) {
-        const qlm__gguf_tensor *gt = &s.g->tensors[i];
-        int layer = -1;
-        char nm[80];
-        snprintf(nm, sizeof nm, "%.*s", (int)gt->name.len, gt->name.ptr);
-        if (sscanf(nm, "blk.%d.", &layer) != 1) layer = -1;
-        s.t[i].src = i;
-        s.t[i].layer = layer;
-        s.t[i].from = gt->type;
-        {
-            char *d = qlm__strndup(gt->name.ptr, (size_t)gt->name.len);
-            if (!d || qlm__q_keep(&s, (uint8_t *)d) != QLM_OK) {
-                QLM_FREE(d);
-                st = QLM_ERR_NOMEM;
-                goto done;
-            }
-            s.t[i].name = d;
-        }
-    }
-    qsort(s.t, (size_t)s.n_t, sizeof *s.t, qlm__qt_cmp);
-    for (i = 0; i < s.n_t; i++) {
-        if (qlm__category(s.t[i].name) == QLM__CAT_ATTN_V || qlm__category(s.t[i].name) == QLM__CAT_ATTN_QKV ||
-            qlm__category(s.t[i].name) == QLM__CAT_ATTN_KV_B)
-            ru.n_attn_v++;
-    }
-    for (i = 0; i < s.n_t; i++) {
-        const qlm__gguf_tensor *gt = &s.g->tensors[s.t[i].src];
-        s.t[i].to = qlm__choose_type(&ru, s.t[i].name, gt->n_dims, gt->ne[0], gt->type, &s.lg);
-        if (s.t[i].to != s.t[i].from && qlm__type_traits[s.t[i].from].is_quantized) n_quantised_in++;
-        if (s.t[i].to == QLM_TYPE_FP8_E4M3) any_fp8 = 1;
-        s.work_total += (double)qlm__nel(gt);
-        if (s.m && s.t[i].layer >= 0 && s.t[i].layer < ru.n_layer && gt->n_dims >= 2)
-            s.work_total += (double)qlm__nel(gt); /* calibration counts as much again */
-        if (s.m && (s.t[i].layer < 0 || s.t[i].layer >= ru.n_layer)) s.t[i].layer = -1;
-    }
+    if ((st = qlm__q_plan(&s, &ru, ft, &p, &n_quantised_in, &any_fp8)) != QLM_OK) goto done;
     if (n_quantised_in)
         qlm__log(&s.lg, QLM_LOG_INFO,
                  "%lld input tensors are already quantised: they are dequantised to F32 first, "
