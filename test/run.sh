@@ -32,6 +32,8 @@ done
 gemma="${QLM_TEST_GEMMA:-models/gemma-3-270m-Q4_K_M.gguf}"
 run "gemma3 tokenizer" "$build/test_tokenizer" --fixture "$gemma" test/fixtures/gemma3_tokenize.txt
 run "gemma3 golden" "$build/test_model" "$gemma" test/fixtures/gemma3_golden.txt --golden-only --tol 4 1
+run "quantize units" "$build/test_quant" "$model"
+run "quantize end to end" bash test/test_quant.sh "$build" "$bin" "$model"
 run "compile gates" bash test/compile_gates.sh
 run "embedding example" bash test/embed/run.sh
 run "cli" bash test/test_cli.sh "$bin" "$model"
