@@ -1516,6 +1516,8 @@ static const char quantize_usage[] =
     "  --calib FILE              calibration text (needed by awq and gptq)\n"
     "  -c, --ctx-size N          tokens per calibration chunk (default 512)\n"
     "  --chunks N                calibration chunks (default 8)\n"
+    "  --gptq-damp F             GPTQ: F times the mean of diag(H) added to the diagonal\n"
+    "                            (default 0.01; larger trusts the calibration text less)\n"
     "  --tensor-type REGEX=TYPE  force TYPE on tensors whose name matches REGEX (POSIX\n"
     "                            extended, searched; first match wins; repeatable)\n"
     "  --pure                    every matrix gets TYPE (no per-tensor rules)\n"
@@ -1626,6 +1628,13 @@ static int run_quantize(int argc, char **argv) {
             tt[n_tt++] = argv[++i];
         } else if (strcmp(a, "--pure") == 0) {
             qp.pure = 1;
+        } else if (strcmp(a, "--gptq-damp") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            if (!parse_float(argv[i + 1], &qp.gptq_damp) || !(qp.gptq_damp > 0)) {
+                usage_error("option '%s' needs a positive number, got '%s'", a, argv[i + 1]);
+                goto usage;
+            }
+            i++;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             ui.verbose = 1;
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "-c") == 0 ||

@@ -303,6 +303,7 @@ typedef struct {
     const char *const *tensor_types; /* NULL-terminated "REGEX=TYPE" overrides (as llama.cpp's
                                         --tensor-type: first match wins, POSIX extended regex
                                         searched in the tensor name) */
+    float gptq_damp;             /* GPTQ: added to H's diagonal, times its mean; 0: 0.01 */
     int pure;                    /* every matrix gets `type` (no per-tensor rules) */
     int32_t n_threads;           /* 0: online CPUs */
     qlm_log_fn log_fn;
@@ -10142,6 +10143,39 @@ static int qlm__q_calib_progress(void *u, int32_t done) {
     return qlm__q_progress(pu->s, pu->item, what, 1) != QLM_OK;
 }
 
+/* Output error tr(dW H dW^T) on QLM__AWQ_ROWS evenly spaced rows of W (R x K floats): of
+   plain rounding, of importance-weighted rounding, and of the rows already in out (type t). */
+static void qlm__sampled_errors(const float *W, const uint8_t *out, qlm_type t, int64_t K,
+                                int64_t R, const float *H, const float *qw, double e[3]) {
+    float *dq = (float *)QLM_MALLOC((size_t)K * 2 * sizeof(float)), *y;
+    uint8_t *q = (uint8_t *)QLM_MALLOC(qlm__row_size(t, K) + 64);
+    int64_t ns = QLM__MIN(R, QLM__AWQ_ROWS), is, j, k;
+    int v;
+    e[0] = e[1] = e[2] = 0;
+    if (!dq || !q) {
+        QLM_FREE(dq);
+        QLM_FREE(q);
+        return;
+    }
+    y = dq + K;
+    for (is = 0; is < ns; is++) {
+        const float *wr = W + (is * R / ns) * K;
+        for (v = 0; v < 3; v++) {
+            if (v < 2) {
+                qlm__quantize_row(t, wr, q, K, v ? qw : NULL);
+                qlm__type_traits[t].to_float(q, dq, K);
+            } else {
+                qlm__type_traits[t].to_float(out + (size_t)(is * R / ns) * qlm__row_size(t, K), dq, K);
+            }
+            for (j = 0; j < K; j++) dq[j] = wr[j] - dq[j], y[j] = 0;
+            for (k = 0; k < K; k++) qlm__axpy_neg(y, H + k * K, -dq[k], 0, K);
+            for (j = 0; j < K; j++) e[v] += (double)dq[j] * y[j];
+        }
+    }
+    QLM_FREE(dq);
+    QLM_FREE(q);
+}
+
 #define QLM__N_MATS 7
 
 /* Run layer il (-1: the embeddings) on every chunk's residual stream: collecting its inputs
@@ -10322,7 +10356,7 @@ static qlm_status qlm__q_layer(qlm__qstate *s, int il, int64_t item, const qlm_t
                     st = QLM_ERR_NOMEM;
                     break;
                 }
-                if ((st = qlm__gptq_factor(s->pool, cb.g[grp[k]].H, K, 0.01, U)) != QLM_OK) break;
+                if ((st = qlm__gptq_factor(s->pool, cb.g[grp[k]].H, K, s->p.gptq_damp, U)) != QLM_OK) break;
             }
             memset(&gj, 0, sizeof gj);
             gj.type = to[k];
@@ -10334,6 +10368,14 @@ static qlm_status qlm__q_layer(qlm__qstate *s, int il, int64_t item, const qlm_t
             gj.out = out[k];
             qlm__pool_run(s->pool, qlm__gptq_rows, &gj);
             if (gj.oom) st = QLM_ERR_NOMEM;
+            if (st == QLM_OK && s->lg.fn) {
+                double e[3];
+                qlm__sampled_errors(Wf[k], out[k], to[k], K, R, cb.g[grp[k]].H, qw[grp[k]], e);
+                qlm__log(&s->lg, QLM_LOG_INFO,
+                         "%s: output error on %d rows: RTN %.4g, imatrix RTN %.4g, GPTQ %.4g (%+.0f%%)",
+                         mat[k]->name, (int)QLM__MIN(R, QLM__AWQ_ROWS), e[0], e[1], e[2],
+                         e[0] > 0 ? 100.0 * (e[2] / e[0] - 1) : 0.0);
+            }
         } else {
             for (r = 0; r < R; r++)
                 qlm__quantize_row(to[k], Wf[k] + r * K, out[k] + (size_t)r * rs, K, qw[grp[k]]);
@@ -10534,6 +10576,11 @@ QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path, qlm_q
         qlm__errorf("negative calibration context, chunk count or thread count");
         return QLM_ERR_INVALID_ARG;
     }
+    if (!(p.gptq_damp >= 0) || p.gptq_damp > 100) {
+        qlm__errorf("GPTQ damping %g out of range [0, 100]", (double)p.gptq_damp);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (p.gptq_damp == 0) p.gptq_damp = 0.01f;
     if (!p.calib_ctx) p.calib_ctx = 512;
     if (!p.calib_chunks) p.calib_chunks = 8;
     if (!p.n_threads) p.n_threads = qlm__n_cpus();

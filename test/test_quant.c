@@ -869,7 +869,36 @@ static void test_rules(const char *model) {
     }
 }
 
-/* fixture lines: "names N n1 n2 ...", "types FT t1 t2 ...", "datasha FT hex" */
+/* make_quant_fixtures.py's synthetic importance matrix: no forward pass, the same on every
+   machine. Column j of blk.* matrix `name`: 1 + ((fnv1a(name) + j * 2654435761) mod 2^32)
+   mod 997, count 1. */
+static int synthetic_imatrix(const char *model, const char *path) {
+    qlm__gguf *g;
+    qlm__imatrix im;
+    int64_t i, j;
+    int ok;
+    memset(&im, 0, sizeof im);
+    if (qlm__gguf_open(model, &g) != QLM_OK) return 0;
+    for (i = 0; i < g->n_tensors; i++) {
+        const qlm__gguf_tensor *t = &g->tensors[i];
+        char nm[80];
+        uint32_t h = 2166136261u;
+        qlm__imat_entry *e;
+        snprintf(nm, sizeof nm, "%.*s", (int)t->name.len, t->name.ptr);
+        if (strncmp(nm, "blk.", 4) != 0 || t->n_dims != 2 || strstr(nm, "norm")) continue;
+        for (j = 0; nm[j]; j++) h = (h ^ (uint8_t)nm[j]) * 16777619u;
+        e = qlm__imatrix_add(&im, nm, t->ne[0]);
+        for (j = 0; j < t->ne[0]; j++) e->sum2[j] = 1 + (uint32_t)(h + (uint32_t)j * 2654435761u) % 997;
+        e->count = 1;
+    }
+    qlm__gguf_close(g);
+    ok = qlm__imatrix_write(&im, path) == QLM_OK;
+    qlm__imatrix_free(&im);
+    return ok;
+}
+
+/* fixture lines: "names N n1 n2 ...", "types FT t1 t2 ...", "datasha FT hex",
+   "imatsha FT hex" */
 static void test_fixture(const char *model, const char *fixture, const char *outdir) {
     FILE *f = fopen(fixture, "r");
     static char line[65536];
@@ -910,12 +939,27 @@ static void test_fixture(const char *model, const char *fixture, const char *out
             CHECK(bad == 0 && s.n_t == n_names, "%s: %d of %d tensor types differ from llama.cpp's", ft, bad, n_names);
             n_types++;
             plan_free(&s);
-        } else if (strcmp(tok, "datasha") == 0) {
+        } else if (strcmp(tok, "datasha") == 0 || strcmp(tok, "imatsha") == 0) {
             char *ft = strtok(NULL, " \n"), *want = strtok(NULL, " \n"), out[512], out1[512], got[65] = "";
+            char imat[512];
             qlm_quantize_params qp = qlm_quantize_default_params();
             qlm_status st;
             qp.type = ft;
             qp.n_threads = 2;
+            if (tok[0] == 'i') {
+                snprintf(imat, sizeof imat, "%s/synthetic_imatrix.gguf", outdir);
+                CHECK(synthetic_imatrix(model, imat), "write the synthetic imatrix");
+                qp.imatrix_path = imat;
+                snprintf(out, sizeof out, "%s/smollm2_%s_imatrix.gguf", outdir, ft);
+                st = qlm_quantize(model, out, qp);
+                CHECK(st == QLM_OK && data_sha(out, got) && strcmp(got, want) == 0,
+                      "%s with an imatrix: tensor data sha256 %s, llama.cpp's %s (%s)", ft, got, want,
+                      qlm_last_error());
+                remove(out);
+                remove(imat);
+                n_sha++;
+                continue;
+            }
             snprintf(out, sizeof out, "%s/smollm2_%s.gguf", outdir, ft);
             st = qlm_quantize(model, out, qp);
             CHECK(st == QLM_OK && data_sha(out, got) && strcmp(got, want) == 0,
@@ -933,7 +977,7 @@ static void test_fixture(const char *model, const char *fixture, const char *out
         }
     }
     fclose(f);
-    CHECK(n_types >= 10 && n_sha >= 2, "fixture has %d type lists and %d data hashes", n_types, n_sha);
+    CHECK(n_types >= 10 && n_sha >= 6, "fixture has %d type lists and %d data hashes", n_types, n_sha);
     while (n_names > 0) QLM_FREE(names[--n_names]);
     free(names);
 }
