@@ -12,7 +12,7 @@ BUILD   := build
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 HDRS := qlm.h
-TESTS := test_types test_kernels test_kvcache test_tokenizer test_gguf test_model
+TESTS := test_types test_kernels test_kvcache test_tokenizer test_gguf test_model test_quant
 
 QLM_BIN ?= qlm
 

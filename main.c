@@ -9,6 +9,8 @@
        qlm info -m FILE                   print metadata and the tensor table
        qlm bench -m FILE [-p N] [-n N]    prompt and decode speed, llama-bench style
        qlm synth -o FILE --shape S --type T   write a random-weight model (speed tests only)
+       qlm quantize IN OUT TYPE [options] quantise a GGUF model (RTN, AWQ, GPTQ)
+       qlm imatrix -m FILE -f TEXT -o OUT   importance matrix in llama.cpp's format
 
    Exit status: 0 ok, 1 runtime or model error, 2 usage error, 130 interrupted by Ctrl-C. */
 #define _POSIX_C_SOURCE 200809L
@@ -324,6 +326,11 @@ static const char usage_text[] =
     "            [--vocab-from GGUF]\n"
     "                                    random-weight model for speed tests (T: q4_0, q8_0,\n"
     "                                    q4_k_m, ...; vocabulary from the default model)\n"
+    "  qlm quantize IN.gguf OUT.gguf TYPE [--imatrix FILE] [--method rtn|awq|gptq]\n"
+    "            [--calib TEXT] [-c N] [--chunks N] [--tensor-type REGEX=TYPE ...] [--pure]\n"
+    "            [-t N]               quantise a model (see 'qlm quantize --help')\n"
+    "  qlm imatrix -m FILE -f TEXT -o OUT [-c N] [--chunks N] [-t N]\n"
+    "                                    importance matrix (llama.cpp's imatrix GGUF)\n"
     "  qlm --help | --version\n"
     "\n"
     "options:\n"
@@ -346,6 +353,9 @@ static const char usage_text[] =
     "  --repeat-last-n N         tokens the penalty looks back (default 64; -1: context)\n"
     "  --cpu NAME                CPU kernels: auto (best available), ref (scalar), avx2,\n"
     "                            avx512, neon\n"
+    ;
+/* the rest of the help (C99 guarantees string literals of 4095 bytes only) */
+static const char usage_text2[] =
     "KV cache (generate, chat, bench, plan, perplexity):\n"
     "  -ctk, -ctv TYPE           K / V cache type: f16 (default), q8_0, fp8, q4, q4_0\n"
     "  --no-kv-rot               no Hadamard rotation of quantised K/V\n"
@@ -440,6 +450,7 @@ static int parse_args(int argc, char **argv, options *o) {
     options_init(o);
     if (argc < 2) {
         fputs(usage_text, stderr);
+        fputs(usage_text2, stderr);
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "chat") == 0) o->mode = MODE_CHAT, i = 2;
@@ -457,6 +468,7 @@ static int parse_args(int argc, char **argv, options *o) {
         char *field;
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             fputs(usage_text, stdout);
+            fputs(usage_text2, stdout);
             return 0;
         }
         if (strcmp(arg, "--version") == 0) {
@@ -1939,10 +1951,310 @@ static int run_synth(const options *o, ui_state *ui) {
     return 0;
 }
 
+/* >>quantize -------------------------------------------------------------------------------- */
+static const char quantize_usage[] =
+    "usage: qlm quantize IN.gguf OUT.gguf TYPE [options]\n"
+    "\n"
+    "  TYPE  F32 F16 BF16 Q8_0 Q5_0 Q5_1 Q4_0 Q4_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
+    "        Q5_K_S Q5_K_M Q6_K (Q3_K, Q4_K, Q5_K mean the _M mixes, as in llama.cpp) or FP8\n"
+    "        (E4M3 with a scale per 32 weights; qlm only: llama.cpp cannot load it).\n"
+    "        The mixes give some tensors more bits exactly as llama-quantize does; a block\n"
+    "        that does not divide a row falls back as llama.cpp's does. Norms and other 1-D\n"
+    "        tensors are copied. Already quantised input is dequantised first.\n"
+    "\n"
+    "options:\n"
+    "  --imatrix FILE            importance matrix (llama.cpp's imatrix GGUF or .dat):\n"
+    "                            weighted least squares per block, as llama-quantize\n"
+    "  --method rtn|awq|gptq     rtn (default): round to each block's best scale;\n"
+    "                            awq: per-channel scales searched on calibration\n"
+    "                            activations, folded into the preceding norm;\n"
+    "                            gptq: column-by-column rounding with error feedback\n"
+    "                            through the inverse Hessian of the calibration inputs\n"
+    "  --calib FILE              calibration text (needed by awq and gptq)\n"
+    "  -c, --ctx-size N          tokens per calibration chunk (default 512)\n"
+    "  --chunks N                calibration chunks (default 8)\n"
+    "  --gptq-damp F             GPTQ: F times the mean of diag(H) added to the diagonal\n"
+    "                            (default 0.01; larger trusts the calibration text less)\n"
+    "  --tensor-type REGEX=TYPE  force TYPE on tensors whose name matches REGEX (POSIX\n"
+    "                            extended, searched; first match wins; repeatable)\n"
+    "  --pure                    every matrix gets TYPE (no per-tensor rules)\n"
+    "  -t, --threads N           threads (default: online CPUs)\n"
+    "  -v, --verbose             print informational messages\n"
+    "\n"
+    "The output is written to OUT.tmp and renamed to OUT when complete.\n";
+
+static const char imatrix_usage[] =
+    "usage: qlm imatrix -m MODEL.gguf -f TEXT -o OUT.gguf [options]\n"
+    "\n"
+    "Runs TEXT through the model and stores, for every matrix of every layer, the sum of\n"
+    "the squares of each input column and the number of tokens, in llama.cpp's imatrix\n"
+    "GGUF format (<name>.in_sum2, <name>.counts; usable by llama-quantize --imatrix).\n"
+    "\n"
+    "options:\n"
+    "  -c, --ctx-size N          tokens per chunk (default 512)\n"
+    "  --chunks N                chunks to process (default: all of the text)\n"
+    "  -t, --threads N           threads (default: online CPUs)\n"
+    "  -v, --verbose             print informational messages\n";
+
+typedef struct {
+    ui_state *ui;
+    double t0;
+    int last_index;
+    int last_pct;
+} quant_ui;
+
+static void format_eta(double s, char *buf, size_t cap) {
+    long v = (long)(s + 0.5);
+    if (!(s >= 0) || s > 360000) snprintf(buf, cap, "--:--");
+    else if (v >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
+    else snprintf(buf, cap, "%ld:%02ld", v / 60, v % 60);
+}
+
+static int on_quant_progress(const qlm_quantize_progress *p, void *user) {
+    quant_ui *q = (quant_ui *)user;
+    double el = (now_ms() - q->t0) / 1e3;
+    char eta[32], bar[21];
+    int k, pct = (int)(p->fraction * 100.0f + 0.5f);
+    if (g_sigint) return 1;
+    format_eta(p->fraction > 0.001f ? el / p->fraction * (1.0 - p->fraction) : -1, eta, sizeof eta);
+    for (k = 0; k < 20; k++) bar[k] = k < (int)(p->fraction * 20.0f + 0.5f) ? '#' : ' ';
+    bar[20] = 0;
+    if (q->ui->tty) {
+        if (p->calibrating)
+            fprintf(stderr, "\r\033[K[%4d/%4d] %-44.44s [%s] %3d%% ETA %s", p->index + 1, p->count,
+                    p->name, bar, pct, eta);
+        else
+            fprintf(stderr, "\r\033[K[%4d/%4d] %-32.32s %6s -> %-8s [%s] %3d%% ETA %s",
+                    p->index + 1, p->count, p->name, qlm_type_name(p->from),
+                    qlm_type_name(p->to), bar, pct, eta);
+        fflush(stderr);
+        q->ui->bar_shown = 1;
+    } else if (!p->calibrating && (p->index != q->last_index || pct - q->last_pct >= 10)) {
+        fprintf(stderr, "[%4d/%4d] %-32s %6s -> %-8s %3d%% ETA %s\n", p->index + 1, p->count,
+                p->name, qlm_type_name(p->from), qlm_type_name(p->to), pct, eta);
+        q->last_index = p->index;
+        q->last_pct = pct;
+    }
+    return 0;
+}
+
+static int quant_need_value(int argc, char **argv, int i) {
+    if (i + 1 >= argc) {
+        usage_error("option '%s' needs a value", argv[i]);
+        return 0;
+    }
+    return 1;
+}
+
+static int run_quantize(int argc, char **argv) {
+    qlm_quantize_params qp = qlm_quantize_default_params();
+    const char *pos[3] = {NULL, NULL, NULL}, *calib_path = NULL;
+    const char **tt = (const char **)xrealloc(NULL, (size_t)(argc + 1) * sizeof *tt);
+    int n_pos = 0, n_tt = 0, i, rc = 0;
+    ui_state ui;
+    quant_ui q;
+    char *calib = NULL;
+    size_t calib_len = 0;
+    qlm_status st;
+    memset(&ui, 0, sizeof ui);
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(quantize_usage, stdout);
+            free(tt);
+            return 0;
+        } else if (strcmp(a, "--imatrix") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            qp.imatrix_path = argv[++i];
+        } else if (strcmp(a, "--method") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            a = argv[++i];
+            if (strcmp(a, "rtn") == 0) qp.method = QLM_QUANT_RTN;
+            else if (strcmp(a, "awq") == 0) qp.method = QLM_QUANT_AWQ;
+            else if (strcmp(a, "gptq") == 0) qp.method = QLM_QUANT_GPTQ;
+            else {
+                usage_error("quantize: unknown --method '%s' (rtn, awq, gptq)", a);
+                goto usage;
+            }
+        } else if (strcmp(a, "--calib") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            calib_path = argv[++i];
+        } else if (strcmp(a, "--tensor-type") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            tt[n_tt++] = argv[++i];
+        } else if (strcmp(a, "--pure") == 0) {
+            qp.pure = 1;
+        } else if (strcmp(a, "--gptq-damp") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            if (!parse_float(argv[i + 1], &qp.gptq_damp) || !(qp.gptq_damp > 0)) {
+                usage_error("option '%s' needs a positive number, got '%s'", a, argv[i + 1]);
+                goto usage;
+            }
+            i++;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            ui.verbose = 1;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "-c") == 0 ||
+                   strcmp(a, "--ctx-size") == 0 || strcmp(a, "--chunks") == 0) {
+            if (!quant_need_value(argc, argv, i)) goto usage;
+            if (!parse_int(argv[i + 1], 1, 1 << 20, &v)) {
+                usage_error("option '%s' needs an integer in [1, %d], got '%s'", a, 1 << 20, argv[i + 1]);
+                goto usage;
+            }
+            i++;
+            if (a[1] == 't' || strcmp(a, "--threads") == 0) qp.n_threads = (int32_t)v;
+            else if (a[1] == 'c' || strcmp(a, "--ctx-size") == 0) qp.calib_ctx = (int32_t)v;
+            else qp.calib_chunks = (int32_t)v;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            usage_error("quantize: unknown option '%s'", a);
+            goto usage;
+        } else if (n_pos < 3) {
+            pos[n_pos++] = a;
+        } else {
+            usage_error("quantize: unexpected argument '%s'", a);
+            goto usage;
+        }
+    }
+    if (n_pos < 3) {
+        usage_error("quantize: needs IN.gguf OUT.gguf TYPE");
+        goto usage;
+    }
+    if (qp.method != QLM_QUANT_RTN && !calib_path) {
+        usage_error("quantize: --method %s needs --calib TEXT", qp.method == QLM_QUANT_AWQ ? "awq" : "gptq");
+        goto usage;
+    }
+    if (calib_path) {
+        calib = read_file(calib_path, &calib_len);
+        if (!calib) {
+            fprintf(stderr, "error: cannot read calibration text '%s': %s\n", calib_path, strerror(errno));
+            free(tt);
+            return EXIT_RUNTIME;
+        }
+    }
+    tt[n_tt] = NULL;
+    ui.tty = isatty(STDERR_FILENO);
+    memset(&q, 0, sizeof q);
+    q.ui = &ui;
+    q.t0 = now_ms();
+    q.last_index = -1;
+    qp.type = pos[2];
+    qp.calib_text = calib;
+    qp.calib_len = calib_len;
+    qp.tensor_types = n_tt ? tt : NULL;
+    qp.log_fn = on_log;
+    qp.log_user = &ui;
+    qp.progress_fn = on_quant_progress;
+    qp.progress_user = &q;
+    install_sigint();
+    st = qlm_quantize(pos[0], pos[1], qp);
+    clear_bar(&ui);
+    if (st == QLM_OK) {
+        fprintf(stderr, "wrote %s (%s) in %.1f s\n", pos[1], pos[2], (now_ms() - q.t0) / 1e3);
+    } else if (st == QLM_ERR_CANCELLED && g_sigint) {
+        fputs("interrupted: no output written\n", stderr);
+        rc = EXIT_INTERRUPTED;
+    } else {
+        fprintf(stderr, "error: quantize: %s\n", error_detail(st));
+        rc = st == QLM_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    free(calib);
+    free(tt);
+    return rc;
+usage:
+    free(tt);
+    return EXIT_USAGE;
+}
+
+static int imatrix_progress(float f, void *user) {
+    quant_ui *q = (quant_ui *)user;
+    double el = (now_ms() - q->t0) / 1e3;
+    char eta[32];
+    if (g_sigint) return 1;
+    format_eta(f > 0.001f ? el / f * (1.0 - f) : -1, eta, sizeof eta);
+    if (q->ui->tty) {
+        fprintf(stderr, "\r\033[Kimatrix: %3d%% ETA %s", (int)(f * 100.0f + 0.5f), eta);
+        fflush(stderr);
+        q->ui->bar_shown = 1;
+    }
+    return 0;
+}
+
+static int run_imatrix(int argc, char **argv) {
+    qlm_imatrix_params ip = qlm_imatrix_default_params();
+    const char *model = NULL, *text_path = NULL, *out = NULL;
+    char *text;
+    size_t len = 0;
+    ui_state ui;
+    quant_ui q;
+    qlm_status st;
+    int i;
+    memset(&ui, 0, sizeof ui);
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(imatrix_usage, stdout);
+            return 0;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            ui.verbose = 1;
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0 || strcmp(a, "-f") == 0 ||
+                   strcmp(a, "--file") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            if (!quant_need_value(argc, argv, i)) return EXIT_USAGE;
+            if (a[1] == 'm' || strcmp(a, "--model") == 0) model = argv[++i];
+            else if (a[1] == 'f' || strcmp(a, "--file") == 0) text_path = argv[++i];
+            else out = argv[++i];
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "-c") == 0 ||
+                   strcmp(a, "--ctx-size") == 0 || strcmp(a, "--chunks") == 0) {
+            if (!quant_need_value(argc, argv, i)) return EXIT_USAGE;
+            if (!parse_int(argv[i + 1], 1, 1 << 20, &v))
+                return usage_error("option '%s' needs an integer in [1, %d], got '%s'", a, 1 << 20,
+                                   argv[i + 1]);
+            i++;
+            if (a[1] == 't' || strcmp(a, "--threads") == 0) ip.n_threads = (int32_t)v;
+            else if (a[1] == 'c' || strcmp(a, "--ctx-size") == 0) ip.n_ctx = (int32_t)v;
+            else ip.n_chunks = (int32_t)v;
+        } else {
+            return usage_error("imatrix: unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
+        }
+    }
+    if (!model || !text_path || !out) return usage_error("imatrix: needs -m MODEL, -f TEXT and -o OUT");
+    text = read_file(text_path, &len);
+    if (!text) {
+        fprintf(stderr, "error: cannot read text '%s': %s\n", text_path, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    ui.tty = isatty(STDERR_FILENO);
+    memset(&q, 0, sizeof q);
+    q.ui = &ui;
+    q.t0 = now_ms();
+    ip.dataset = text_path;
+    ip.log_fn = on_log;
+    ip.log_user = &ui;
+    ip.progress_fn = imatrix_progress;
+    ip.progress_user = &q;
+    install_sigint();
+    st = qlm_imatrix(model, text, len, out, ip);
+    clear_bar(&ui);
+    free(text);
+    if (st == QLM_OK) {
+        fprintf(stderr, "wrote %s in %.1f s\n", out, (now_ms() - q.t0) / 1e3);
+        return 0;
+    }
+    if (st == QLM_ERR_CANCELLED && g_sigint) {
+        fputs("interrupted: no output written\n", stderr);
+        return EXIT_INTERRUPTED;
+    }
+    fprintf(stderr, "error: imatrix: %s\n", error_detail(st));
+    return st == QLM_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv) {
     options o;
     ui_state ui;
-    int rc = parse_args(argc, argv, &o);
+    int rc;
+    if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "imatrix") == 0) return run_imatrix(argc, argv);
+    rc = parse_args(argc, argv, &o);
     if (rc >= 0) goto done;
     rc = load_prompt(&o);
     if (rc) goto done;

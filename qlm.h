@@ -103,8 +103,12 @@ typedef enum {
     QLM_TYPE_Q6_K = 14,
     QLM_TYPE_Q8_K = 15,
     QLM_TYPE_BF16 = 30,
-    QLM_TYPE_COUNT = 39
+    /* qlm's own: FP8 E4M3 codes, one fp16 scale per 32 (llama.cpp cannot read it). Not GGUF's
+       number: in a file it is tensor type QLM_GGUF_TYPE_FP8_E4M3, see qlm_quantize below. */
+    QLM_TYPE_FP8_E4M3 = 47,
+    QLM_TYPE_COUNT = 48
 } qlm_type;
+#define QLM_GGUF_TYPE_FP8_E4M3 0x4638u /* "8F": the tensor type id qlm writes for FP8 E4M3 */
 
 enum { QLM_LOG_ERROR = 0, QLM_LOG_WARN = 1, QLM_LOG_INFO = 2, QLM_LOG_DEBUG = 3 };
 
@@ -293,6 +297,88 @@ QLM_API qlm_status qlm_write_synthetic(const char *path, const char *vocab_src,
                                        qlm_synth_params params, qlm_progress_fn progress,
                                        void *user);
 
+/* Quantisation (the >>quantize section). qlm_quantize reads a GGUF model (F32, F16, BF16 or
+   already quantised tensors, which are dequantised first) and writes OUT with every matrix in
+   the chosen type. The file is written to OUT.tmp and renamed when complete, so a failure or
+   a cancel never leaves a partial OUT. Everything it writes loads in llama.cpp, except FP8.
+
+   type: a tensor type or a llama.cpp file type, case-insensitive: F32 F16 BF16 Q8_0 Q5_0 Q5_1
+   Q4_0 Q4_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K (Q3_K, Q4_K, Q5_K are
+   llama.cpp's aliases of the _M mixes), and FP8 (qlm only). Matrices get llama.cpp's per-tensor
+   choice for that file type (more bits for some attn_v / ffn_down / output tensors; a block
+   type whose block does not divide the row length falls back as llama.cpp does); 1-D tensors
+   (norms, biases) are copied unchanged.
+   FP8 E4M3: 32 codes (1 sign, 4 exponent bits with bias 7, 3 mantissa bits, no infinities,
+   largest 448) after one fp16 scale (amax / 448) per block of 32; the tensor type in the file
+   is QLM_GGUF_TYPE_FP8_E4M3 (0x4638) and the metadata holds qlm.fp8.format = "e4m3fn" and
+   qlm.fp8.block_size = 32. llama.cpp rejects such a file (unknown tensor type).
+
+   methods: RTN rounds each block to its best scale (with an importance matrix: weighted least
+   squares per block, as llama.cpp's quantize). AWQ and GPTQ run calibration text through the
+   model one layer at a time (layers already done are used quantised), collect X^T X of every
+   matrix's inputs, then AWQ searches per-input-channel scales s = mean|x|^alpha that minimise
+   the layer's output error and folds 1/s into the preceding RMS norm (or into attn_v / ffn_up
+   rows for attn_output / ffn_down), and GPTQ quantises column by column with error feedback
+   through the Cholesky factor of the inverse damped Hessian. Both need calib_text. */
+typedef enum { QLM_QUANT_RTN = 0, QLM_QUANT_AWQ = 1, QLM_QUANT_GPTQ = 2 } qlm_quant_method;
+
+/* What qlm_quantize is doing, for a progress display. */
+typedef struct {
+    int32_t index, count;  /* tensor index (0-based) and count in the output file */
+    const char *name;      /* the tensor (or, while calibrating, a description) */
+    qlm_type from, to;     /* input and output type */
+    float fraction;        /* of the whole job, by weight elements, in [0,1] */
+    int calibrating;       /* 1 while running calibration text through the model */
+} qlm_quantize_progress;
+/* Return nonzero to cancel (qlm_quantize then returns QLM_ERR_CANCELLED). */
+typedef int (*qlm_quantize_progress_fn)(const qlm_quantize_progress *p, void *user);
+
+/* Zero means default in every field (use qlm_quantize_default_params()). */
+typedef struct {
+    const char *type;            /* see above; NULL: "Q8_0" */
+    qlm_quant_method method;     /* QLM_QUANT_RTN (default), _AWQ or _GPTQ */
+    const char *imatrix_path;    /* importance matrix (llama.cpp's imatrix GGUF or .dat) */
+    const char *calib_text;      /* calibration text for AWQ / GPTQ (UTF-8, not copied) */
+    size_t calib_len;
+    int32_t calib_ctx;           /* tokens per calibration chunk; 0: 512 */
+    int32_t calib_chunks;        /* chunks used; 0: 8 (at most what the text holds) */
+    const char *const *tensor_types; /* NULL-terminated "REGEX=TYPE" overrides (as llama.cpp's
+                                        --tensor-type: first match wins, POSIX extended regex
+                                        searched in the tensor name) */
+    float gptq_damp;             /* GPTQ: added to H's diagonal, times its mean; 0: 0.01 */
+    int pure;                    /* every matrix gets `type` (no per-tensor rules) */
+    int32_t n_threads;           /* 0: online CPUs */
+    qlm_log_fn log_fn;
+    void *log_user;
+    qlm_quantize_progress_fn progress_fn;
+    void *progress_user;
+} qlm_quantize_params;
+
+QLM_API qlm_quantize_params qlm_quantize_default_params(void);
+QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path,
+                                qlm_quantize_params params);
+
+/* Importance matrix: runs text through the model in chunks of n_ctx tokens (the first token of
+   each chunk replaced by BOS where the model uses one) and, for every matrix of the layers
+   (blk.*), sums the squares of each input column over all tokens. Written in llama.cpp's
+   imatrix GGUF format: general.type = "imatrix", imatrix.datasets, imatrix.chunk_count,
+   imatrix.chunk_size, and per matrix the F32 tensors <name>.in_sum2 [n_in] and <name>.counts
+   [1] (tokens seen); llama-quantize reads it, and qlm_quantize reads llama-imatrix's files. */
+typedef struct {
+    int32_t n_ctx;       /* tokens per chunk; 0: 512 */
+    int32_t n_chunks;    /* 0: every whole chunk of the text */
+    int32_t n_threads;   /* 0: online CPUs */
+    const char *dataset; /* name stored in imatrix.datasets; NULL: "" */
+    qlm_log_fn log_fn;
+    void *log_user;
+    qlm_progress_fn progress_fn; /* fraction of chunks done; nonzero cancels */
+    void *progress_user;
+} qlm_imatrix_params;
+
+QLM_API qlm_imatrix_params qlm_imatrix_default_params(void);
+QLM_API qlm_status qlm_imatrix(const char *model_path, const char *text, size_t text_len,
+                               const char *out_path, qlm_imatrix_params params);
+
 #ifdef __cplusplus
 }
 #endif
@@ -458,6 +544,14 @@ typedef struct {
 } qlm__block_q8_K;
 QLM__STATIC_ASSERT(sizeof(qlm__block_q8_K) == 4 + QLM__QK_K + QLM__QK_K / 16 * 2, block_q8_K_size);
 
+/* fp8_e4m3 (qlm's own, not a ggml type): x = d * e4m3(q), one fp16 scale per 32. */
+#define QLM__QK_FP8 32
+typedef struct {
+    qlm__f16 d;
+    uint8_t  qs[QLM__QK_FP8];
+} qlm__block_fp8;
+QLM__STATIC_ASSERT(sizeof(qlm__block_fp8) == 2 + QLM__QK_FP8, block_fp8_size);
+
 #define QLM__MAX_DIMS 4
 #define QLM__MAX_SRC 3
 #define QLM__MAX_PARAMS 8
@@ -536,7 +630,8 @@ typedef struct qlm__backend {
    >>model     hyper-parameters, weights, the forward graph
    >>sampler   sampling
    >>chat      chat templates
-   >>public    the public API */
+   >>public    the public API
+   >>quantize  qlm_quantize (RTN, AWQ, GPTQ) and qlm_imatrix, clients of the runtime above */
 
 /* >>config ---------------------------------------------------------------------------------- */
 #ifndef _GNU_SOURCE
@@ -557,6 +652,7 @@ typedef struct qlm__backend {
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <regex.h>
 #endif
 #if !(defined(QLM_NO_THREADS) && QLM_NO_THREADS)
 #include <pthread.h>
@@ -1940,6 +2036,77 @@ static void qlm__vec_dot_q6_K_ref(int n, float *s, const void *vx, const void *v
     *s = sumf;
 }
 
+/* ======================================================================== */
+/* fp8_e4m3 (qlm's own): OCP E4M3 "FN" codes (sign, 4 exponent bits biased  */
+/* by 7, 3 mantissa bits; exponent 0 is subnormal, 2^-9 steps; no infinity; */
+/* 0x7f/0xff are NaN and never written; largest finite 448), per 32 values  */
+/* one fp16 scale d = amax / 448.  Activations stay f32 for the dot.        */
+/* ======================================================================== */
+
+static float qlm__e4m3_to_f32(uint8_t c) {
+    uint32_t sign = (uint32_t)(c & 0x80u) << 24, e = (c >> 3) & 15u, m = c & 7u;
+    float v;
+    if (e == 15 && m == 7) return qlm__bits_f32(sign | 0x7fc00000u);
+    if (e == 0) v = (float)m * (1.0f / 512.0f);                /* m * 2^-9 */
+    else v = qlm__bits_f32(((e + 120u) << 23) | (m << 20));    /* 2^(e-7) * (1 + m/8) */
+    return sign ? -v : v;
+}
+
+/* Round to nearest, ties to even; saturates to +-448; a NaN gives 0. */
+static uint8_t qlm__f32_to_e4m3(float f) {
+    uint32_t u = qlm__f32_bits(f), sign = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
+    float x = qlm__bits_f32(a);
+    if (a > 0x7f800000u) return 0;
+    if (x >= 448.0f) return (uint8_t)(sign | 0x7e);
+    if (x < 0.015625f) {                                       /* below 2^-6: subnormal */
+        int q = qlm__nearest_int(x * 512.0f);                  /* 0..8; 8 is 2^-6 itself */
+        return (uint8_t)(sign | (uint32_t)q);
+    }
+    a += 0x7ffffu + ((a >> 20) & 1u);                          /* round away 20 bits */
+    {
+        uint32_t e = (a >> 23) - 120u, m = (a >> 20) & 7u;
+        if (e > 15 || (e == 15 && m == 7)) return (uint8_t)(sign | 0x7e);
+        return (uint8_t)(sign | (e << 3) | m);
+    }
+}
+
+static void qlm__dequant_row_fp8_ref(const void *src, float *dst, int64_t n) {
+    const qlm__block_fp8 *b = (const qlm__block_fp8 *)src;
+    int64_t i, nb = n / QLM__QK_FP8;
+    int j;
+    for (i = 0; i < nb; i++, dst += QLM__QK_FP8) {
+        float d = qlm__fp16_to_fp32(b[i].d);
+        for (j = 0; j < QLM__QK_FP8; j++) dst[j] = qlm__e4m3_to_f32(b[i].qs[j]) * d;
+    }
+}
+
+static void qlm__quant_row_fp8_ref(const float *src, void *dst, int64_t n) {
+    qlm__block_fp8 *b = (qlm__block_fp8 *)dst;
+    int64_t i, nb = n / QLM__QK_FP8;
+    int j;
+    for (i = 0; i < nb; i++, src += QLM__QK_FP8) {
+        float d = qlm__absmax(src, QLM__QK_FP8) / 448.0f, dd, id;
+        b[i].d = qlm__fp32_to_fp16(d);
+        dd = qlm__fp16_to_fp32(b[i].d);
+        id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        for (j = 0; j < QLM__QK_FP8; j++) b[i].qs[j] = qlm__f32_to_e4m3(src[j] * id);
+    }
+}
+
+/* x: fp8 row, y: f32 activations; per block a float sum, blocks summed in float. */
+static void qlm__vec_dot_fp8_ref(int n, float *s, const void *vx, const void *vy) {
+    const qlm__block_fp8 *x = (const qlm__block_fp8 *)vx;
+    const float *y = (const float *)vy;
+    int i, j, nb = n / QLM__QK_FP8;
+    float sumf = 0;
+    for (i = 0; i < nb; i++, y += QLM__QK_FP8) {
+        float sum = 0;
+        for (j = 0; j < QLM__QK_FP8; j++) sum += qlm__e4m3_to_f32(x[i].qs[j]) * y[j];
+        sumf += sum * qlm__fp16_to_fp32(x[i].d);
+    }
+    *s = sumf;
+}
+
 #if defined(__clang__)
 #  pragma STDC FP_CONTRACT DEFAULT
 #elif defined(__GNUC__)
@@ -2028,12 +2195,23 @@ static const qlm__type_traits_t qlm__type_traits[QLM_TYPE_COUNT] = {
     QLM__AT(36) QLM__TT_NONE,
     QLM__AT(37) QLM__TT_NONE,
     QLM__AT(38) QLM__TT_NONE,
+    QLM__AT(39) QLM__TT_NONE,
+    QLM__AT(40) QLM__TT_NONE,
+    QLM__AT(41) QLM__TT_NONE,
+    QLM__AT(42) QLM__TT_NONE,
+    QLM__AT(43) QLM__TT_NONE,
+    QLM__AT(44) QLM__TT_NONE,
+    QLM__AT(45) QLM__TT_NONE,
+    QLM__AT(46) QLM__TT_NONE,
+    QLM__AT(QLM_TYPE_FP8_E4M3) { "fp8_e4m3", QLM__QK_FP8, sizeof(qlm__block_fp8), 1,
+        qlm__dequant_row_fp8_ref, qlm__quant_row_fp8_ref, QLM_TYPE_F32, qlm__vec_dot_fp8_ref },
 };
 #undef QLM__AT
 #undef QLM__TT_NONE
 
-/* ggml's numbering ends at 38; a new id must get a row above (or stay zero). */
-QLM__STATIC_ASSERT(QLM_TYPE_COUNT == 39, type_traits_table_matches_qlm_type);
+/* ggml's ids that qlm reads end at 30; 47 is qlm's FP8 (GGUF files carry it as
+   QLM_GGUF_TYPE_FP8_E4M3). A new id must get a row above (or stay zero). */
+QLM__STATIC_ASSERT(QLM_TYPE_COUNT == 48, type_traits_table_matches_qlm_type);
 
 /* 1 if t names a type this build can dequantise (so a tensor of it can load). */
 static QLM__MAYBE_UNUSED int qlm__type_valid(int t) {
@@ -4532,6 +4710,9 @@ static qlm_status qlm__gguf_parse(qlm__gguf *g, const uint8_t *data, uint64_t si
         }
         if (!qlm__rd_u32(&r, &ty, field) || !qlm__rd_u64(&r, &t->offset, field))
             return QLM_ERR_FORMAT;
+        /* qlm's private FP8 id maps to its table slot; that slot's number itself is no type */
+        if (ty == QLM_GGUF_TYPE_FP8_E4M3) ty = QLM_TYPE_FP8_E4M3;
+        else if (ty == QLM_TYPE_FP8_E4M3) ty = UINT32_MAX;
         if (!qlm__type_valid((int)ty)) {
             qlm__errorf("%s: %s has tensor type %u, which qlm does not support", what, field, ty);
             return QLM_ERR_UNSUPPORTED;
@@ -4862,21 +5043,11 @@ static QLM__MAYBE_UNUSED void qlm__gw_free(qlm__gguf_writer *w) {
     memset(w, 0, sizeof *w);
 }
 
-static QLM__MAYBE_UNUSED qlm_status qlm__gw_write(qlm__gguf_writer *w, const char *path) {
-    FILE *f;
+/* Header (magic .. tensor infos) to f; *pos gets the bytes written. Returns 1 if all went. */
+static QLM__MAYBE_UNUSED int qlm__gw_header(qlm__gguf_writer *w, FILE *f, uint64_t *pos_out) {
     uint32_t magic = QLM__GGUF_MAGIC, version = 3;
     uint64_t i, off = 0, pos, align = w->alignment ? w->alignment : QLM__GGUF_DEFAULT_ALIGN;
-    static const uint8_t zeros[64] = {0};
     int ok = 1;
-    if (w->oom) {
-        qlm__errorf("%s: out of memory building the file", path);
-        return QLM_ERR_NOMEM;
-    }
-    f = fopen(path, "wb");
-    if (!f) {
-        qlm__errorf("%s: cannot create: %s", path, strerror(errno));
-        return QLM_ERR_IO;
-    }
     ok &= fwrite(&magic, 4, 1, f) == 1;
     ok &= fwrite(&version, 4, 1, f) == 1;
     ok &= fwrite(&w->n_t, 8, 1, f) == 1;
@@ -4888,6 +5059,7 @@ static QLM__MAYBE_UNUSED qlm_status qlm__gw_write(qlm__gguf_writer *w, const cha
         uint64_t nl = strlen(t->name), ne;
         uint32_t nd = (uint32_t)t->n_dims, ty = (uint32_t)t->type;
         int d;
+        if (t->type == QLM_TYPE_FP8_E4M3) ty = QLM_GGUF_TYPE_FP8_E4M3;
         ok &= fwrite(&nl, 8, 1, f) == 1;
         ok &= fwrite(t->name, 1, (size_t)nl, f) == nl;
         ok &= fwrite(&nd, 4, 1, f) == 1;
@@ -4901,15 +5073,41 @@ static QLM__MAYBE_UNUSED qlm_status qlm__gw_write(qlm__gguf_writer *w, const cha
         off += t->size;
         off += (align - off % align) % align;
     }
+    *pos_out = pos;
+    return ok;
+}
+
+/* Zero bytes up to the next multiple of the alignment. */
+static QLM__MAYBE_UNUSED int qlm__gw_pad(FILE *f, uint64_t *pos, uint64_t align) {
+    static const uint8_t zeros[64] = {0};
+    uint64_t pad = (align - *pos % align) % align;
+    int ok = 1;
+    while (pad && ok) {
+        size_t k = (size_t)QLM__MIN(pad, sizeof zeros);
+        ok &= fwrite(zeros, 1, k, f) == k;
+        pad -= k;
+        *pos += k;
+    }
+    return ok;
+}
+
+static QLM__MAYBE_UNUSED qlm_status qlm__gw_write(qlm__gguf_writer *w, const char *path) {
+    FILE *f;
+    uint64_t i, pos = 0, align = w->alignment ? w->alignment : QLM__GGUF_DEFAULT_ALIGN;
+    int ok = 1;
+    if (w->oom) {
+        qlm__errorf("%s: out of memory building the file", path);
+        return QLM_ERR_NOMEM;
+    }
+    f = fopen(path, "wb");
+    if (!f) {
+        qlm__errorf("%s: cannot create: %s", path, strerror(errno));
+        return QLM_ERR_IO;
+    }
+    ok = qlm__gw_header(w, f, &pos);
     /* data: aligned start, each tensor padded to the alignment (as ggml writes it) */
     for (i = 0; i <= w->n_t && ok && w->n_t; i++) {
-        uint64_t pad = (align - pos % align) % align;
-        while (pad && ok) {
-            size_t k = (size_t)QLM__MIN(pad, sizeof zeros);
-            ok &= fwrite(zeros, 1, k, f) == k;
-            pad -= k;
-            pos += k;
-        }
+        ok &= qlm__gw_pad(f, &pos, align);
         if (i == w->n_t) break;
         if (w->t[i].size)
             ok &= fwrite(w->t[i].data, 1, (size_t)w->t[i].size, f) == w->t[i].size;
@@ -7392,6 +7590,12 @@ typedef struct qlm__exec {
     float *f16_table;   /* all 65536 halves as floats: V rows are read through it */
     int first_node, last_node;
     volatile int *interrupt;
+    /* Activation hook (>>quantize: imatrix, AWQ, GPTQ): when set, every thread calls it at
+       the start of each MUL_MAT with the weight, the float input rows and the row count, and
+       reads its share by ith/nth. NULL (the default) costs one test per matmul. */
+    void (*mm_hook)(void *user, const qlm__tensor *w, const qlm__tensor *x, int64_t n_rows,
+                    int ith, int nth);
+    void *mm_user;
 } qlm__exec;
 
 static int64_t qlm__rows(const qlm__exec *ex, const qlm__tensor *t) {
@@ -7515,6 +7719,7 @@ static void qlm__op_mul_mat(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     int64_t K = w->ne[0], N = w->ne[1], T = qlm__rows(ex, t), r, n, b, e;
     size_t xrow = qlm__row_size(vt, K);
     const uint8_t *xq;
+    if (ex->mm_hook) ex->mm_hook(ex->mm_user, w, x, T, ith, nth);
     if (vt == QLM_TYPE_F32) {
         xq = (const uint8_t *)x->data;
         xrow = x->nb[1];
@@ -9564,6 +9769,2366 @@ QLM_API qlm_status qlm_write_synthetic(const char *path, const char *vocab_src,
     QLM_FREE(row);
     qlm__gw_free(&w);
     qlm__gguf_close(src);
+    return st;
+}
+
+/* >>quantize --------------------------------------------------------------------------------
+   qlm_quantize and qlm_imatrix: GGUF in, GGUF out. In order:
+     packing     codes of each block type in and out of their bytes (GPTQ sets codes itself)
+     imatrix-q   weighted least-squares block quantisers (llama.cpp's importance-matrix
+                 algorithms, re-derived: weights w = imatrix * sqrt(sigma^2 + x^2) per element)
+     rules       file types (Q4_K_M ...) and llama.cpp's per-tensor type choice
+     imatrix     collection through the executor's activation hook, GGUF write and read
+     calib       calibration runs that stop after one layer, Hessian accumulation
+     linalg      Cholesky of the damped Hessian, inverse factor for GPTQ
+     gptq, awq   the two activation-aware methods
+     driver      qlm_quantize: tensor order, streaming writer, OUT.tmp + rename
+   Everything here is deterministic whatever the thread count: work is split so that every
+   number is computed by one thread in one fixed order. */
+
+/* The hot loops below (Hessian tiles, Cholesky, triangular inverse, GPTQ rows, AWQ error) are
+   element-wise multiply-adds, never reductions, so a vectorised build rounds exactly as a
+   scalar one (no fused multiply-add: the clones enable no FMA). On GCC/x86-64/glibc each is
+   built three times and the loader picks the best the CPU runs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__gnu_linux__) && \
+    !defined(__cplusplus) && !(defined(QLM_NO_SIMD) && QLM_NO_SIMD)
+#define QLM__CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+#else
+#define QLM__CLONES
+#endif
+#if defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#define QLM__RESTRICT __restrict
+#else
+#define QLM__RESTRICT
+#endif
+
+/* ---- packing: codes L (0..qmax) of one block into its bytes, scales untouched ------------ */
+
+static void qlm__pack_nib32(uint8_t *qs, const uint8_t *L) { /* q4_0, q4_1 */
+    int j;
+    for (j = 0; j < 16; j++) qs[j] = (uint8_t)((L[j] & 15) | ((L[j + 16] & 15) << 4));
+}
+static void qlm__pack_q5_32(uint8_t *qs, uint8_t qh[4], const uint8_t *L) { /* q5_0, q5_1 */
+    uint32_t h = 0;
+    int j;
+    qlm__pack_nib32(qs, L);
+    for (j = 0; j < 32; j++) h |= (uint32_t)((L[j] >> 4) & 1) << j;
+    qlm__store_qh(qh, h);
+}
+static void qlm__pack_q3K(qlm__block_q3_K *b, const uint8_t *L) {
+    uint8_t L2[QLM__QK_K];
+    int e;
+    memset(b->hmask, 0, sizeof b->hmask);
+    for (e = 0; e < QLM__QK_K; e++) {
+        if (L[e] > 3) b->hmask[e % 32] |= (uint8_t)(1u << (e / 32));
+        L2[e] = (uint8_t)(L[e] & 3);
+    }
+    qlm__k2pack(b->qs, L2);
+}
+static void qlm__pack_q4K(uint8_t *qs, const uint8_t *L) {
+    int g, l;
+    for (g = 0; g < QLM__QK_K / 64; g++)
+        for (l = 0; l < 32; l++)
+            qs[32 * g + l] = (uint8_t)((L[64 * g + l] & 15) | ((L[64 * g + l + 32] & 15) << 4));
+}
+static void qlm__pack_q5K(uint8_t *qs, uint8_t *qh, const uint8_t *L) {
+    int g, l;
+    qlm__pack_q4K(qs, L);
+    memset(qh, 0, QLM__QK_K / 8);
+    for (g = 0; g < QLM__QK_K / 64; g++)
+        for (l = 0; l < 32; l++) {
+            if (L[64 * g + l] > 15) qh[l] |= (uint8_t)(1u << (2 * g));
+            if (L[64 * g + l + 32] > 15) qh[l] |= (uint8_t)(2u << (2 * g));
+        }
+}
+static void qlm__pack_q6K(qlm__block_q6_K *b, const uint8_t *L) {
+    int h, l;
+    for (h = 0; h < 2; h++) {
+        const uint8_t *c = L + 128 * h;
+        uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        for (l = 0; l < 32; l++) {
+            ql[l] = (uint8_t)((c[l] & 15) | ((c[l + 64] & 15) << 4));
+            ql[l + 32] = (uint8_t)((c[l + 32] & 15) | ((c[l + 96] & 15) << 4));
+            qh[l] = (uint8_t)((c[l] >> 4) | ((c[l + 32] >> 4) << 2) | ((c[l + 64] >> 4) << 4) |
+                              ((c[l + 96] >> 4) << 6));
+        }
+    }
+}
+
+/* Block types whose values are an affine grid per element: value = a[e] * L + b[e] with L in
+   0..qmax. These are the types GPTQ can drive (and the types with an importance-matrix
+   quantiser, q8_0 aside). */
+static int qlm__has_grid(qlm_type t) {
+    switch (t) {
+    case QLM_TYPE_Q4_0: case QLM_TYPE_Q4_1: case QLM_TYPE_Q5_0: case QLM_TYPE_Q5_1:
+    case QLM_TYPE_Q8_0: case QLM_TYPE_Q2_K: case QLM_TYPE_Q3_K: case QLM_TYPE_Q4_K:
+    case QLM_TYPE_Q5_K: case QLM_TYPE_Q6_K: return 1;
+    default: return 0;
+    }
+}
+
+/* The grid of one block (its blck_size elements) from the scales in its bytes; returns qmax. */
+static int qlm__block_grid(qlm_type t, const void *blk, float *a, float *b) {
+    int e, j;
+    switch (t) {
+    case QLM_TYPE_Q4_0: case QLM_TYPE_Q5_0: case QLM_TYPE_Q8_0: {
+        float d = qlm__fp16_to_fp32(*(const qlm__f16 *)blk);
+        int off = t == QLM_TYPE_Q4_0 ? 8 : t == QLM_TYPE_Q5_0 ? 16 : 127;
+        for (e = 0; e < 32; e++) a[e] = d, b[e] = -(float)off * d;
+        return t == QLM_TYPE_Q4_0 ? 15 : t == QLM_TYPE_Q5_0 ? 31 : 254;
+    }
+    case QLM_TYPE_Q4_1: case QLM_TYPE_Q5_1: {
+        const qlm__f16 *h = (const qlm__f16 *)blk;
+        float d = qlm__fp16_to_fp32(h[0]), m = qlm__fp16_to_fp32(h[1]);
+        for (e = 0; e < 32; e++) a[e] = d, b[e] = m;
+        return t == QLM_TYPE_Q4_1 ? 15 : 31;
+    }
+    case QLM_TYPE_Q2_K: {
+        const qlm__block_q2_K *q = (const qlm__block_q2_K *)blk;
+        float d = qlm__fp16_to_fp32(q->d), dm = qlm__fp16_to_fp32(q->dmin);
+        for (e = 0; e < QLM__QK_K; e++)
+            a[e] = d * (q->scales[e / 16] & 15), b[e] = -(dm * (q->scales[e / 16] >> 4));
+        return 3;
+    }
+    case QLM_TYPE_Q3_K: {
+        const qlm__block_q3_K *q = (const qlm__block_q3_K *)blk;
+        float d = qlm__fp16_to_fp32(q->d);
+        for (e = 0; e < QLM__QK_K; e++) {
+            a[e] = d * (float)(qlm__q3k_scale(q->scales, e / 16) - 32);
+            b[e] = -4.0f * a[e];
+        }
+        return 7;
+    }
+    case QLM_TYPE_Q4_K: case QLM_TYPE_Q5_K: {
+        const qlm__f16 *h = (const qlm__f16 *)blk;
+        const uint8_t *sc12 = (const uint8_t *)blk + 4;
+        float d = qlm__fp16_to_fp32(h[0]), dm = qlm__fp16_to_fp32(h[1]);
+        for (j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            qlm__get_scale_min_k4(j, sc12, &sc, &m);
+            for (e = 32 * j; e < 32 * j + 32; e++) a[e] = d * sc, b[e] = -(dm * m);
+        }
+        return t == QLM_TYPE_Q4_K ? 15 : 31;
+    }
+    case QLM_TYPE_Q6_K: {
+        const qlm__block_q6_K *q = (const qlm__block_q6_K *)blk;
+        float d = qlm__fp16_to_fp32(q->d);
+        for (e = 0; e < QLM__QK_K; e++) a[e] = d * q->scales[e / 16], b[e] = -32.0f * a[e];
+        return 63;
+    }
+    default: return 0;
+    }
+}
+
+/* Replace the codes of one block, keeping its scales. */
+static void qlm__block_put_codes(qlm_type t, void *blk, const uint8_t *L) {
+    int j;
+    switch (t) {
+    case QLM_TYPE_Q4_0: qlm__pack_nib32(((qlm__block_q4_0 *)blk)->qs, L); break;
+    case QLM_TYPE_Q4_1: qlm__pack_nib32(((qlm__block_q4_1 *)blk)->qs, L); break;
+    case QLM_TYPE_Q5_0: qlm__pack_q5_32(((qlm__block_q5_0 *)blk)->qs, ((qlm__block_q5_0 *)blk)->qh, L); break;
+    case QLM_TYPE_Q5_1: qlm__pack_q5_32(((qlm__block_q5_1 *)blk)->qs, ((qlm__block_q5_1 *)blk)->qh, L); break;
+    case QLM_TYPE_Q8_0:
+        for (j = 0; j < 32; j++) ((qlm__block_q8_0 *)blk)->qs[j] = (int8_t)(L[j] - 127);
+        break;
+    case QLM_TYPE_Q2_K: qlm__k2pack(((qlm__block_q2_K *)blk)->qs, L); break;
+    case QLM_TYPE_Q3_K: qlm__pack_q3K((qlm__block_q3_K *)blk, L); break;
+    case QLM_TYPE_Q4_K: qlm__pack_q4K(((qlm__block_q4_K *)blk)->qs, L); break;
+    case QLM_TYPE_Q5_K: qlm__pack_q5K(((qlm__block_q5_K *)blk)->qs, ((qlm__block_q5_K *)blk)->qh, L); break;
+    case QLM_TYPE_Q6_K: qlm__pack_q6K((qlm__block_q6_K *)blk, L); break;
+    default: break;
+    }
+}
+
+/* ---- imatrix-q: weighted block quantisers ------------------------------------------------
+   qw[i] is the importance of element i (mean x^2 of its input column); sigma2 the mean square
+   of the weights around it. Same floating-point contract as >>types (no fused multiply-add),
+   so a file quantised with an importance matrix has the same bytes on every compiler. */
+#if defined(__clang__)
+#  pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#  pragma GCC push_options
+#  pragma GCC optimize("fp-contract=off")
+#endif
+
+/* Symmetric codes in [-nmax, nmax-1] (L = code + nmax) minimising sum w (x - d*code)^2: the
+   largest magnitude maps to -nmax, then 18 nearby inverse scales are tried, each with its
+   least-squares d; returns the best d. */
+static float qlm__wq_sym(int n, int nmax, const float *x, const float *w, int8_t *L) {
+    float max = qlm__signed_absmax(x, n), iscale, d, best, sx, s2;
+    int i, k;
+    if (fabsf(max) < QLM__GROUP_MAX_EPS) {
+        for (i = 0; i < n; i++) L[i] = 0;
+        return 0.0f;
+    }
+    iscale = -nmax / max;
+    sx = s2 = 0;
+    for (i = 0; i < n; i++) {
+        int l = qlm__clampi(qlm__nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        sx += w[i] * x[i] * l;
+        s2 += w[i] * l * l;
+    }
+    d = s2 != 0.0f ? sx / s2 : 0.0f;
+    best = d * sx;
+    for (k = -9; k <= 9; k++) {
+        if (k == 0) continue;
+        iscale = -(nmax + 0.1f * k) / max;
+        sx = s2 = 0;
+        for (i = 0; i < n; i++) {
+            int l = qlm__clampi(qlm__nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            sx += w[i] * x[i] * l;
+            s2 += w[i] * l * l;
+        }
+        if (s2 > 0 && sx * sx > best * s2) {
+            for (i = 0; i < n; i++)
+                L[i] = (int8_t)(nmax + qlm__clampi(qlm__nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            d = sx / s2;
+            best = d * sx;
+        }
+    }
+    return d;
+}
+
+/* Asymmetric codes in [0, nmax]: x ~ d*L - m with m >= 0 (*pmin = m). Starts from the min/max
+   grid, then tries nstep+1 grids of nmax + rmin + rdelta*k levels over the range, each with a
+   weighted least-squares (d, m), keeping the lowest weighted squared error. */
+static float qlm__wq_asym(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                          float *pmin, float rmin, float rdelta, int nstep) {
+    float mn = x[0], mx = x[0], sw = w[0], sx = w[0] * x[0], iscale, d, best = 0;
+    uint8_t La[QLM__QK_K];
+    int i, k;
+    for (i = 1; i < n; i++) {
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+        sw += w[i];
+        sx += w[i] * x[i];
+    }
+    if (mn > 0) mn = 0;
+    if (mx <= mn) {
+        for (i = 0; i < n; i++) L[i] = 0;
+        *pmin = -mn;
+        return 0.0f;
+    }
+    iscale = nmax / (mx - mn);
+    d = 1 / iscale;
+    for (i = 0; i < n; i++) {
+        float diff;
+        L[i] = (uint8_t)qlm__clampi(qlm__nearest_int(iscale * (x[i] - mn)), 0, nmax);
+        diff = d * L[i] + mn - x[i];
+        best += w[i] * diff * diff;
+    }
+    for (k = 0; k <= nstep; k++) {
+        float sl = 0, sl2 = 0, sxl = 0, D;
+        iscale = (rmin + rdelta * k + nmax) / (mx - mn);
+        for (i = 0; i < n; i++) {
+            float v = iscale * (x[i] - mn);
+            int l = v > 0 ? qlm__nearest_int(v < (float)nmax ? v : (float)nmax) : 0;
+            La[i] = (uint8_t)l;
+            sl += w[i] * l;
+            sl2 += w[i] * l * l;
+            sxl += w[i] * l * x[i];
+        }
+        D = sw * sl2 - sl * sl;
+        if (D > 0) {
+            float td = (sw * sxl - sx * sl) / D, tm = (sl2 * sx - sl * sxl) / D, err = 0;
+            if (tm > 0) {
+                tm = 0;
+                td = sxl / sl2;
+            }
+            for (i = 0; i < n; i++) {
+                float diff = td * La[i] + tm - x[i];
+                err += w[i] * diff * diff;
+            }
+            if (err < best) {
+                memcpy(L, La, (size_t)n);
+                best = err;
+                d = td;
+                mn = tm;
+            }
+        }
+    }
+    *pmin = -mn;
+    return d;
+}
+
+/* Non-negative values (sub-block scales or mins) as codes 0..nmax times one scale, weighted:
+   8 inverse scales around the maximum, then up to 5 passes moving one code at a time. */
+static float qlm__wq_pos(int n, int nmax, const float *x, uint8_t *L, const float *w) {
+    float max = 0, iscale, d, best = 0, sx = 0, s2 = 0;
+    int i, k, pass;
+    for (i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    if (max < QLM__GROUP_MAX_EPS) {
+        for (i = 0; i < n; i++) L[i] = 0;
+        return 0.0f;
+    }
+    iscale = nmax / max;
+    d = 1 / iscale;
+    for (i = 0; i < n; i++) {
+        float diff = x[i] - d * qlm__nearest_int(iscale * x[i]);
+        best += w[i] * diff * diff;
+    }
+    for (k = -4; k <= 4; k++) {
+        float is2, d2, err = 0;
+        if (k == 0) continue;
+        is2 = (0.1f * k + nmax) / max;
+        d2 = 1 / is2;
+        for (i = 0; i < n; i++) {
+            int l = qlm__nearest_int(is2 * x[i]);
+            float diff;
+            l = l < nmax ? l : nmax;
+            diff = x[i] - d2 * l;
+            err += w[i] * diff * diff;
+        }
+        if (err < best) {
+            best = err;
+            iscale = is2;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        int l = qlm__nearest_int(iscale * x[i]);
+        l = l < nmax ? l : nmax;
+        L[i] = (uint8_t)l;
+        sx += w[i] * x[i] * l;
+        s2 += w[i] * l * l;
+    }
+    for (pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (i = 0; i < n; i++) {
+            float slx = sx - w[i] * x[i] * L[i], sl2 = s2 - w[i] * L[i] * L[i];
+            if (slx > 0 && sl2 > 0) {
+                int nl = qlm__nearest_int(x[i] * sl2 / slx);
+                nl = nl < nmax ? nl : nmax;
+                if (nl != L[i]) {
+                    slx += w[i] * x[i] * nl;
+                    sl2 += w[i] * nl * nl;
+                    if (slx * slx * s2 > sx * sx * sl2) {
+                        L[i] = (uint8_t)nl;
+                        sx = slx;
+                        s2 = sl2;
+                        changed++;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    return s2 > 0.0f ? sx / s2 : 0.0f;
+}
+
+static float qlm__mean_sq(const float *x, int64_t n) {
+    float s = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) s += x[i] * x[i];
+    return s / (float)n;
+}
+
+/* One 32-element block of q4_0/q4_1/q5_0/q5_1 with weights qw*sqrt(sigma2 + x^2). */
+static void qlm__wq_block32(qlm_type t, const float *x, const float *qw, float sigma2, void *dst) {
+    float w[32];
+    uint8_t L[32];
+    int j;
+    for (j = 0; j < 32; j++) w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
+    if (t == QLM_TYPE_Q4_0 || t == QLM_TYPE_Q5_0) {
+        int8_t Ls[32];
+        float d = qlm__wq_sym(32, t == QLM_TYPE_Q4_0 ? 8 : 16, x, w, Ls);
+        for (j = 0; j < 32; j++) L[j] = (uint8_t)Ls[j];
+        *(qlm__f16 *)dst = qlm__fp32_to_fp16(d);
+    } else {
+        float mn, d = qlm__wq_asym(32, t == QLM_TYPE_Q4_1 ? 15 : 31, x, w, L, &mn, -0.9f, 0.05f, 36);
+        ((qlm__f16 *)dst)[0] = qlm__fp32_to_fp16(d);
+        ((qlm__f16 *)dst)[1] = qlm__fp32_to_fp16(-mn);
+    }
+    qlm__block_put_codes(t, dst, L);
+}
+
+/* One 256-element super-block of a k-quant with importance qw (sigma2 only for q2..q5). */
+static void qlm__wq_blockK(qlm_type t, const float *x, const float *qw, void *dst) {
+    float w[QLM__QK_K], sw[16], sc[16], mins[16], sigma2 = 0;
+    uint8_t L[QLM__QK_K], Ls[16], Lm[16];
+    int j, l;
+    for (l = 0; l < QLM__QK_K; l++) sigma2 += x[l] * x[l];
+    sigma2 = (t == QLM_TYPE_Q2_K ? 1.0f : 2.0f) * sigma2 / QLM__QK_K;
+    for (l = 0; l < QLM__QK_K; l++)
+        w[l] = t == QLM_TYPE_Q6_K ? qw[l] : qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+    if (t == QLM_TYPE_Q2_K) {
+        qlm__block_q2_K *b = (qlm__block_q2_K *)dst;
+        float dm, mm;
+        for (j = 0; j < 16; j++) {
+            sw[j] = 0;
+            for (l = 0; l < 16; l++) sw[j] += w[16 * j + l];
+            sc[j] = qlm__wq_asym(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], -0.9f,
+                                 0.05f, 36);
+        }
+        dm = qlm__wq_pos(16, 15, sc, Ls, sw);
+        mm = qlm__wq_pos(16, 15, mins, Lm, sw);
+        b->d = qlm__fp32_to_fp16(dm);
+        b->dmin = qlm__fp32_to_fp16(mm);
+        dm = qlm__fp16_to_fp32(b->d);
+        mm = qlm__fp16_to_fp32(b->dmin);
+        for (j = 0; j < 16; j++) b->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+        for (j = 0; j < 16; j++) {
+            float d = dm * (b->scales[j] & 15), m = mm * (b->scales[j] >> 4);
+            if (d == 0.0f) continue;
+            for (l = 0; l < 16; l++)
+                L[16 * j + l] = (uint8_t)qlm__clampi(qlm__nearest_int((x[16 * j + l] + m) / d), 0, 3);
+        }
+    } else if (t == QLM_TYPE_Q3_K) {
+        qlm__block_q3_K *b = (qlm__block_q3_K *)dst;
+        int8_t Lc[QLM__QK_K], Lsc[16];
+        float dblk;
+        for (j = 0; j < 16; j++) {
+            sw[j] = 0;
+            for (l = 0; l < 16; l++) sw[j] += w[16 * j + l];
+            sc[j] = qlm__wq_sym(16, 4, x + 16 * j, w + 16 * j, Lc + 16 * j);
+        }
+        memset(b->scales, 0, sizeof b->scales);
+        dblk = qlm__wq_sym(16, 32, sc, sw, Lsc);
+        for (j = 0; j < 16; j++) {
+            int s = Lsc[j];
+            if (j < 8) b->scales[j] = (uint8_t)(s & 15);
+            else b->scales[j - 8] |= (uint8_t)((s & 15) << 4);
+            b->scales[8 + j % 4] |= (uint8_t)((s >> 4) << (2 * (j / 4)));
+        }
+        b->d = qlm__fp32_to_fp16(dblk);
+        for (j = 0; j < 16; j++) {
+            float d = qlm__fp16_to_fp32(b->d) * (float)(qlm__q3k_scale(b->scales, j) - 32);
+            for (l = 0; l < 16; l++)
+                L[16 * j + l] = d == 0.0f ? (uint8_t)Lc[16 * j + l] /* codes stay 0..7 */
+                    : (uint8_t)(qlm__clampi(qlm__nearest_int(x[16 * j + l] / d), -4, 3) + 4);
+        }
+    } else if (t == QLM_TYPE_Q4_K || t == QLM_TYPE_Q5_K) {
+        int nmax = t == QLM_TYPE_Q4_K ? 15 : 31;
+        qlm__f16 *h = (qlm__f16 *)dst;
+        uint8_t *sc12 = (uint8_t *)dst + 4;
+        float dblk, mblk;
+        for (j = 0; j < 8; j++) {
+            sw[j] = 0;
+            for (l = 0; l < 32; l++) sw[j] += w[32 * j + l];
+            sc[j] = qlm__wq_asym(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j], -0.9f,
+                                 0.05f, 36);
+        }
+        dblk = qlm__wq_pos(8, 63, sc, Ls, sw);
+        mblk = qlm__wq_pos(8, 63, mins, Lm, sw);
+        memset(sc12, 0, QLM__K_SCALE_SIZE);
+        for (j = 0; j < 8; j++)
+            qlm__set_scale_min_k4(j, sc12, (uint8_t)(Ls[j] > 63 ? 63 : Ls[j]),
+                                  (uint8_t)(Lm[j] > 63 ? 63 : Lm[j]));
+        h[0] = qlm__fp32_to_fp16(dblk);
+        h[1] = qlm__fp32_to_fp16(mblk);
+        for (j = 0; j < 8; j++) {
+            uint8_t s, m;
+            float d, dm;
+            qlm__get_scale_min_k4(j, sc12, &s, &m);
+            d = qlm__fp16_to_fp32(h[0]) * s;
+            if (d == 0.0f) continue;
+            dm = qlm__fp16_to_fp32(h[1]) * m;
+            for (l = 0; l < 32; l++)
+                L[32 * j + l] = (uint8_t)qlm__clampi(qlm__nearest_int((x[32 * j + l] + dm) / d), 0, nmax);
+        }
+    } else { /* Q6_K */
+        qlm__block_q6_K *b = (qlm__block_q6_K *)dst;
+        int8_t Lc[QLM__QK_K];
+        float max_scale = 0, amax = 0, iscale;
+        for (j = 0; j < 16; j++) {
+            sc[j] = qlm__wq_sym(16, 32, x + 16 * j, w + 16 * j, Lc + 16 * j);
+            if (fabsf(sc[j]) > amax) amax = fabsf(sc[j]), max_scale = sc[j];
+        }
+        if (amax < QLM__GROUP_MAX_EPS) {
+            memset(b, 0, sizeof *b);
+            return;
+        }
+        iscale = -128.0f / max_scale;
+        b->d = qlm__fp32_to_fp16(1 / iscale);
+        for (j = 0; j < 16; j++) {
+            int s = qlm__nearest_int(iscale * sc[j]);
+            b->scales[j] = (int8_t)(s > 127 ? 127 : s);
+        }
+        for (j = 0; j < 16; j++) {
+            float d = qlm__fp16_to_fp32(b->d) * b->scales[j];
+            for (l = 0; l < 16; l++)
+                L[16 * j + l] = d == 0.0f ? (uint8_t)Lc[16 * j + l]
+                    : (uint8_t)(qlm__clampi(qlm__nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+        }
+    }
+    qlm__block_put_codes(t, dst, L);
+}
+
+#if defined(__clang__)
+#  pragma STDC FP_CONTRACT DEFAULT
+#elif defined(__GNUC__)
+#  pragma GCC pop_options
+#endif
+
+/* Quantise one row of n elements to t; with importance qw (n values) where t has a weighted
+   quantiser, else the reference one (q8_0, f16, bf16, fp8 ignore qw, as llama.cpp). */
+static void qlm__quantize_row(qlm_type t, const float *x, void *dst, int64_t n, const float *qw) {
+    const qlm__type_traits_t *tt = &qlm__type_traits[t];
+    int64_t i, bs = tt->blck_size;
+    if (!qw || !qlm__has_grid(t) || t == QLM_TYPE_Q8_0) {
+        tt->from_float(x, dst, n);
+        return;
+    }
+    if (bs == 32) {
+        float sigma2 = qlm__mean_sq(x, n);
+        for (i = 0; i < n; i += 32)
+            qlm__wq_block32(t, x + i, qw + i, sigma2, (uint8_t *)dst + (i / 32) * tt->type_size);
+    } else {
+        for (i = 0; i < n; i += QLM__QK_K)
+            qlm__wq_blockK(t, x + i, qw + i, (uint8_t *)dst + (i / QLM__QK_K) * tt->type_size);
+    }
+}
+
+/* ---- rules: file types and llama.cpp's per-tensor choice --------------------------------- */
+
+/* llama.cpp's file types (llama_ftype numbers; -1: qlm's FP8, which llama.cpp lacks). */
+typedef struct {
+    const char *name;
+    int ftype;
+    qlm_type type; /* the default tensor type */
+} qlm__ftype_info;
+
+enum {
+    QLM__FT_F32 = 0, QLM__FT_F16 = 1, QLM__FT_Q4_0 = 2, QLM__FT_Q4_1 = 3, QLM__FT_Q8_0 = 7,
+    QLM__FT_Q5_0 = 8, QLM__FT_Q5_1 = 9, QLM__FT_Q2_K = 10, QLM__FT_Q3_K_S = 11,
+    QLM__FT_Q3_K_M = 12, QLM__FT_Q3_K_L = 13, QLM__FT_Q4_K_S = 14, QLM__FT_Q4_K_M = 15,
+    QLM__FT_Q5_K_S = 16, QLM__FT_Q5_K_M = 17, QLM__FT_Q6_K = 18, QLM__FT_BF16 = 32,
+    QLM__FT_FP8 = -1
+};
+
+static const qlm__ftype_info qlm__ftypes[] = {
+    {"F32", QLM__FT_F32, QLM_TYPE_F32},       {"F16", QLM__FT_F16, QLM_TYPE_F16},
+    {"BF16", QLM__FT_BF16, QLM_TYPE_BF16},    {"Q8_0", QLM__FT_Q8_0, QLM_TYPE_Q8_0},
+    {"Q5_0", QLM__FT_Q5_0, QLM_TYPE_Q5_0},    {"Q5_1", QLM__FT_Q5_1, QLM_TYPE_Q5_1},
+    {"Q4_0", QLM__FT_Q4_0, QLM_TYPE_Q4_0},    {"Q4_1", QLM__FT_Q4_1, QLM_TYPE_Q4_1},
+    {"Q2_K", QLM__FT_Q2_K, QLM_TYPE_Q2_K},    {"Q3_K_S", QLM__FT_Q3_K_S, QLM_TYPE_Q3_K},
+    {"Q3_K_M", QLM__FT_Q3_K_M, QLM_TYPE_Q3_K}, {"Q3_K", QLM__FT_Q3_K_M, QLM_TYPE_Q3_K},
+    {"Q3_K_L", QLM__FT_Q3_K_L, QLM_TYPE_Q3_K}, {"Q4_K_S", QLM__FT_Q4_K_S, QLM_TYPE_Q4_K},
+    {"Q4_K_M", QLM__FT_Q4_K_M, QLM_TYPE_Q4_K}, {"Q4_K", QLM__FT_Q4_K_M, QLM_TYPE_Q4_K},
+    {"Q5_K_S", QLM__FT_Q5_K_S, QLM_TYPE_Q5_K}, {"Q5_K_M", QLM__FT_Q5_K_M, QLM_TYPE_Q5_K},
+    {"Q5_K", QLM__FT_Q5_K_M, QLM_TYPE_Q5_K},  {"Q6_K", QLM__FT_Q6_K, QLM_TYPE_Q6_K},
+    {"FP8", QLM__FT_FP8, QLM_TYPE_FP8_E4M3},  {"FP8_E4M3", QLM__FT_FP8, QLM_TYPE_FP8_E4M3},
+};
+
+static int qlm__strieq(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        int ca = *a >= 'A' && *a <= 'Z' ? *a + 32 : *a, cb = *b >= 'A' && *b <= 'Z' ? *b + 32 : *b;
+        if (ca != cb) return 0;
+    }
+    return *a == *b;
+}
+
+static const qlm__ftype_info *qlm__ftype_find(const char *name) {
+    size_t i;
+    for (i = 0; i < sizeof qlm__ftypes / sizeof qlm__ftypes[0]; i++)
+        if (qlm__strieq(name, qlm__ftypes[i].name)) return &qlm__ftypes[i];
+    return NULL;
+}
+
+/* A tensor type by ggml's name (q4_K, Q8_0, f16, ..., fp8_e4m3), case-insensitive; -1 if none. */
+static int qlm__type_by_name(const char *name) {
+    int t;
+    if (qlm__strieq(name, "fp8")) return QLM_TYPE_FP8_E4M3;
+    for (t = 0; t < QLM_TYPE_COUNT; t++)
+        if (qlm__type_traits[t].name && qlm__type_traits[t].from_float && qlm__type_traits[t].to_float &&
+            t != QLM_TYPE_Q8_K && qlm__strieq(name, qlm__type_traits[t].name))
+            return t;
+    return -1;
+}
+
+enum {
+    QLM__CAT_OTHER = 0, QLM__CAT_TOKEN_EMBD, QLM__CAT_OUTPUT, QLM__CAT_ATTN_Q, QLM__CAT_ATTN_K,
+    QLM__CAT_ATTN_V, QLM__CAT_ATTN_QKV, QLM__CAT_ATTN_KV_B, QLM__CAT_ATTN_OUT, QLM__CAT_FFN_UP,
+    QLM__CAT_FFN_GATE, QLM__CAT_FFN_DOWN
+};
+
+static int qlm__category(const char *n) {
+    if (strcmp(n, "output.weight") == 0) return QLM__CAT_OUTPUT;
+    if (strcmp(n, "token_embd.weight") == 0 || strcmp(n, "per_layer_token_embd.weight") == 0)
+        return QLM__CAT_TOKEN_EMBD;
+    if (strstr(n, "attn_qkv.weight")) return QLM__CAT_ATTN_QKV;
+    if (strstr(n, "attn_kv_b.weight")) return QLM__CAT_ATTN_KV_B;
+    if (strstr(n, "attn_v.weight")) return QLM__CAT_ATTN_V;
+    if (strstr(n, "attn_k.weight")) return QLM__CAT_ATTN_K;
+    if (strstr(n, "attn_q.weight")) return QLM__CAT_ATTN_Q;
+    if (strstr(n, "attn_output.weight")) return QLM__CAT_ATTN_OUT;
+    if (strstr(n, "ffn_up")) return QLM__CAT_FFN_UP;
+    if (strstr(n, "ffn_gate")) return QLM__CAT_FFN_GATE;
+    if (strstr(n, "ffn_down")) return QLM__CAT_FFN_DOWN;
+    return QLM__CAT_OTHER;
+}
+
+/* llama.cpp quantises a tensor when it has 2+ dimensions, its name ends in "weight", and it
+   is not a norm or one of a few small special tensors. */
+static int qlm__allows_quant(const char *n, int n_dims) {
+    static const char *const never[] = {"_norm.weight", "ffn_gate_inp.weight", "altup", "laurel",
+                                        "per_layer_model_proj", "ssm_conv1d", "attn_rel_b.weight",
+                                        "time_mix_", "shortconv.conv.weight", ".position_embd",
+                                        "pos_embd", "token_types"};
+    size_t i, len = strlen(n);
+    if (n_dims < 2 || len < 6 || strcmp(n + len - 6, "weight") != 0) return 0;
+    for (i = 0; i < sizeof never / sizeof never[0]; i++)
+        if (strstr(n, never[i])) return 0;
+    return 1;
+}
+
+typedef struct {
+    int ftype;
+    qlm_type def;
+    int pure, has_imatrix, tied, n_expert, n_gqa, is_70b, is_falcon;
+    int n_attn_v, i_attn_v, n_layer, i_ffn_down;
+    int n_fallback;
+#if !defined(_WIN32)
+    regex_t *re;
+#endif
+    const char *const *re_src;
+    qlm_type *re_type;
+    int n_re;
+} qlm__rules;
+
+static int qlm__more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+/* llama.cpp's mixture rules for the file types qlm writes (its IQ* branches left out). */
+static qlm_type qlm__mix_rule(qlm__rules *r, qlm_type t, const char *name, int cat, int64_t ne0) {
+    int ft = r->ftype;
+    if (cat == QLM__CAT_OUTPUT || (r->tied && cat == QLM__CAT_TOKEN_EMBD)) {
+        if (r->is_falcon || ne0 % qlm__type_traits[t].blck_size != 0) t = QLM_TYPE_Q8_0;
+        else if (t != QLM_TYPE_Q8_0) t = QLM_TYPE_Q6_K;
+    } else if (cat == QLM__CAT_TOKEN_EMBD) {
+        /* the file type's default */
+    } else if (cat == QLM__CAT_ATTN_V || cat == QLM__CAT_ATTN_QKV || cat == QLM__CAT_ATTN_KV_B) {
+        if (ft == QLM__FT_Q2_K) t = r->n_gqa >= 4 ? QLM_TYPE_Q4_K : QLM_TYPE_Q3_K;
+        else if (ft == QLM__FT_Q3_K_M) t = r->i_attn_v < 2 ? QLM_TYPE_Q5_K : QLM_TYPE_Q4_K;
+        else if (ft == QLM__FT_Q3_K_L) t = QLM_TYPE_Q5_K;
+        else if ((ft == QLM__FT_Q4_K_M || ft == QLM__FT_Q5_K_M) && qlm__more_bits(r->i_attn_v, r->n_attn_v))
+            t = QLM_TYPE_Q6_K;
+        else if (ft == QLM__FT_Q4_K_S && r->i_attn_v < 4) t = QLM_TYPE_Q5_K;
+        if (r->is_70b && (t == QLM_TYPE_Q3_K || t == QLM_TYPE_Q4_K)) t = QLM_TYPE_Q5_K;
+        if (r->n_expert == 8) t = QLM_TYPE_Q8_0;
+        r->i_attn_v++;
+    } else if (cat == QLM__CAT_ATTN_K) {
+        if (r->n_expert == 8) t = QLM_TYPE_Q8_0;
+    } else if (cat == QLM__CAT_FFN_DOWN) {
+        int i = r->i_ffn_down, n = r->n_layer;
+        if (r->n_expert > 1 && sscanf(name, "blk.%d.", &i) != 1) i = r->i_ffn_down;
+        if (ft == QLM__FT_Q2_K) t = QLM_TYPE_Q3_K;
+        else if (ft == QLM__FT_Q3_K_M)
+            t = i < n / 16 ? QLM_TYPE_Q5_K
+              : !r->is_falcon || qlm__more_bits(i, n) ? QLM_TYPE_Q4_K : QLM_TYPE_Q3_K;
+        else if (ft == QLM__FT_Q3_K_L) t = r->is_falcon ? QLM_TYPE_Q4_K : QLM_TYPE_Q5_K;
+        else if (ft == QLM__FT_Q4_K_M) {
+            if (r->is_falcon)
+                t = i < n / 16 ? QLM_TYPE_Q6_K : qlm__more_bits(i, n) ? QLM_TYPE_Q5_K : QLM_TYPE_Q4_K;
+            else if (qlm__more_bits(i, n)) t = QLM_TYPE_Q6_K;
+        } else if (ft == QLM__FT_Q5_K_M && qlm__more_bits(i, n)) t = QLM_TYPE_Q6_K;
+        else if (ft == QLM__FT_Q4_K_S && !r->is_falcon && i < n / 8) t = QLM_TYPE_Q5_K;
+        else if ((ft == QLM__FT_Q4_0 || ft == QLM__FT_Q5_0) && r->has_imatrix && i < n / 8)
+            t = ft == QLM__FT_Q4_0 ? QLM_TYPE_Q4_1 : QLM_TYPE_Q5_1;
+        r->i_ffn_down++;
+    } else if (cat == QLM__CAT_ATTN_OUT) {
+        if (!r->is_falcon) {
+            if (r->n_expert == 8) {
+                if (ft == QLM__FT_Q2_K || ft == QLM__FT_Q3_K_S || ft == QLM__FT_Q3_K_M ||
+                    ft == QLM__FT_Q4_K_S || ft == QLM__FT_Q4_K_M)
+                    t = QLM_TYPE_Q5_K;
+            } else if (ft == QLM__FT_Q2_K) t = QLM_TYPE_Q3_K;
+            else if (ft == QLM__FT_Q3_K_M) t = QLM_TYPE_Q4_K;
+            else if (ft == QLM__FT_Q3_K_L) t = QLM_TYPE_Q5_K;
+        } else if (ft == QLM__FT_Q3_K_L) {
+            t = QLM_TYPE_Q4_K;
+        }
+    }
+    return t;
+}
+
+/* A type whose block does not divide the row length falls back as llama.cpp's does (and,
+   where llama.cpp would give up, to F16). */
+static qlm_type qlm__fallback(qlm__rules *r, qlm_type t, int64_t ne0, const char *name,
+                              const qlm__logger *lg) {
+    qlm_type f;
+    if (ne0 % qlm__type_traits[t].blck_size == 0) return t;
+    f = qlm__fallback_type(t, ne0);
+    if (ne0 % qlm__type_traits[f].blck_size != 0) f = QLM_TYPE_F16;
+    r->n_fallback++;
+    qlm__log(lg, QLM_LOG_INFO, "%s: row length %lld is not a multiple of %s's %lld: using %s",
+             name, (long long)ne0, qlm__type_traits[t].name,
+             (long long)qlm__type_traits[t].blck_size, qlm__type_traits[f].name);
+    return f;
+}
+
+/* The output type of one tensor (called in llama.cpp's order: by layer, then by name). */
+static qlm_type qlm__choose_type(qlm__rules *r, const char *name, int n_dims, int64_t ne0,
+                                 qlm_type cur, const qlm__logger *lg) {
+    qlm_type t = r->def;
+    int cat = qlm__category(name), k, manual = 0;
+    if (!qlm__allows_quant(name, n_dims)) return cur;
+    if (!qlm__type_traits[t].is_quantized) return t; /* F32 / F16 / BF16: every matrix */
+    for (k = 0; k < r->n_re && !manual; k++) {
+#if !defined(_WIN32)
+        manual = regexec(&r->re[k], name, 0, NULL, 0) == 0;
+#else
+        manual = strstr(name, r->re_src[k]) != NULL;
+#endif
+        if (manual) t = r->re_type[k];
+    }
+    /* as llama.cpp: the layer counters advance only where the rules run */
+    if (!manual && !r->pure && r->ftype != QLM__FT_FP8) t = qlm__mix_rule(r, t, name, cat, ne0);
+    return qlm__fallback(r, t, ne0, name, lg);
+}
+
+/* ---- imatrix: in-memory form, GGUF write, GGUF / legacy read ----------------------------- */
+
+typedef struct {
+    char name[64];  /* the weight, e.g. blk.3.ffn_down.weight */
+    int64_t n;      /* input columns */
+    double *sum2;   /* per column: sum of x^2 over the rows seen */
+    double count;   /* rows (tokens) seen */
+} qlm__imat_entry;
+
+typedef struct {
+    qlm__imat_entry *e;
+    int32_t n_e;
+    int32_t chunk_count, chunk_size;
+    char dataset[256];
+} qlm__imatrix;
+
+static void qlm__imatrix_free(qlm__imatrix *im) {
+    int32_t i;
+    if (!im) return;
+    for (i = 0; i < im->n_e; i++) QLM_FREE(im->e[i].sum2);
+    QLM_FREE(im->e);
+    memset(im, 0, sizeof *im);
+}
+
+static qlm__imat_entry *qlm__imatrix_add(qlm__imatrix *im, const char *name, int64_t n) {
+    qlm__imat_entry *e, *ne;
+    if (strlen(name) >= sizeof e->name || n < 1 || n > ((int64_t)1 << 24)) return NULL;
+    ne = (qlm__imat_entry *)QLM_REALLOC(im->e, (size_t)(im->n_e + 1) * sizeof *ne);
+    if (!ne) return NULL;
+    im->e = ne;
+    e = &im->e[im->n_e];
+    memset(e, 0, sizeof *e);
+    e->sum2 = (double *)qlm__calloc((size_t)n, sizeof(double));
+    if (!e->sum2) return NULL;
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->n = n;
+    im->n_e++;
+    return e;
+}
+
+static const qlm__imat_entry *qlm__imatrix_find(const qlm__imatrix *im, const char *name) {
+    int32_t i;
+    for (i = 0; im && i < im->n_e; i++)
+        if (strcmp(im->e[i].name, name) == 0) return &im->e[i];
+    return NULL;
+}
+
+static int qlm__imat_cmp(const void *a, const void *b) {
+    return strcmp(((const qlm__imat_entry *)a)->name, ((const qlm__imat_entry *)b)->name);
+}
+
+/* Write im to path in llama.cpp's imatrix GGUF layout (entries sorted by name). */
+static qlm_status qlm__imatrix_write(qlm__imatrix *im, const char *path) {
+    qlm__gguf_writer w;
+    qlm_status st = QLM_OK;
+    float **bufs = NULL;
+    const char *ds = im->dataset;
+    int32_t i;
+    memset(&w, 0, sizeof w);
+    qsort(im->e, (size_t)im->n_e, sizeof *im->e, qlm__imat_cmp);
+    qlm__gw_string(&w, "general.type", "imatrix");
+    qlm__gw_arr_str(&w, "imatrix.datasets", &ds, 1);
+    qlm__gw_u32(&w, "imatrix.chunk_count", (uint32_t)im->chunk_count);
+    qlm__gw_u32(&w, "imatrix.chunk_size", (uint32_t)im->chunk_size);
+    bufs = (float **)qlm__calloc((size_t)(im->n_e ? 2 * im->n_e : 1), sizeof(float *));
+    if (!bufs) st = QLM_ERR_NOMEM;
+    for (i = 0; i < im->n_e && st == QLM_OK; i++) {
+        char nm[96];
+        int64_t j, one = 1;
+        float *s2 = (float *)QLM_MALLOC((size_t)im->e[i].n * sizeof(float)),
+              *cnt = (float *)QLM_MALLOC(sizeof(float));
+        bufs[2 * i] = s2;
+        bufs[2 * i + 1] = cnt;
+        if (!s2 || !cnt) {
+            st = QLM_ERR_NOMEM;
+            break;
+        }
+        for (j = 0; j < im->e[i].n; j++) s2[j] = (float)im->e[i].sum2[j];
+        cnt[0] = (float)im->e[i].count;
+        snprintf(nm, sizeof nm, "%s.in_sum2", im->e[i].name);
+        if ((st = qlm__gw_tensor_add(&w, nm, QLM_TYPE_F32, 1, &im->e[i].n, s2)) != QLM_OK) break;
+        snprintf(nm, sizeof nm, "%s.counts", im->e[i].name);
+        st = qlm__gw_tensor_add(&w, nm, QLM_TYPE_F32, 1, &one, cnt);
+    }
+    if (st == QLM_OK) st = qlm__gw_write(&w, path);
+    else if (st == QLM_ERR_NOMEM) qlm__errorf("%s: out of memory", path);
+    for (i = 0; bufs && i < 2 * im->n_e; i++) QLM_FREE(bufs[i]);
+    QLM_FREE(bufs);
+    qlm__gw_free(&w);
+    return st;
+}
+
+/* llama.cpp's older binary imatrix (.dat): int32 count, then per entry int32 name length,
+   name, int32 ncall, int32 nval, nval floats (mean square times ncall); then the chunk count
+   and the dataset name. */
+static qlm_status qlm__imatrix_read_legacy(const qlm__file *f, const char *path, qlm__imatrix *im) {
+    const uint8_t *p = f->data;
+    uint64_t pos = 0, size = f->size;
+    int32_t n, i, v;
+#define QLM__RD32(dst)                                                             \
+    do {                                                                           \
+        if (size - pos < 4) goto bad;                                              \
+        memcpy(&(dst), p + pos, 4);                                                \
+        pos += 4;                                                                  \
+    } while (0)
+    QLM__RD32(n);
+    if (n < 1 || n > (1 << 20)) goto bad;
+    for (i = 0; i < n; i++) {
+        int32_t len, ncall, nval, j;
+        char name[64];
+        qlm__imat_entry *e;
+        QLM__RD32(len);
+        if (len < 1 || len >= (int32_t)sizeof name || size - pos < (uint64_t)len) goto bad;
+        memcpy(name, p + pos, (size_t)len);
+        name[len] = 0;
+        pos += (uint64_t)len;
+        QLM__RD32(ncall);
+        QLM__RD32(nval);
+        if (nval < 1 || (uint64_t)nval > (size - pos) / 4) goto bad;
+        if (!(e = qlm__imatrix_add(im, name, nval))) {
+            qlm__errorf("%s: out of memory or bad entry '%s'", path, name);
+            return QLM_ERR_NOMEM;
+        }
+        for (j = 0; j < nval; j++) {
+            float x;
+            memcpy(&x, p + pos + 4 * (uint64_t)j, 4);
+            e->sum2[j] = x;
+        }
+        pos += 4 * (uint64_t)nval;
+        e->count = ncall > 0 ? ncall : 1;
+    }
+    if (size - pos >= 4) {
+        QLM__RD32(v);
+        im->chunk_count = v;
+    }
+#undef QLM__RD32
+    return QLM_OK;
+bad:
+    qlm__errorf("%s: not an imatrix file (neither GGUF nor llama.cpp's .dat layout)", path);
+    return QLM_ERR_FORMAT;
+}
+
+/* Read an importance matrix: llama.cpp's GGUF (<name>.in_sum2 + <name>.counts; other tensors
+   such as <name>.in_sum are ignored) or its legacy .dat. */
+static qlm_status qlm__imatrix_read(const char *path, qlm__imatrix *im, const qlm__logger *lg) {
+    qlm__file f;
+    qlm__gguf *g = NULL;
+    qlm_status st;
+    int64_t i, kv;
+    memset(im, 0, sizeof *im);
+    if ((st = qlm__file_open(&f, path, 1)) != QLM_OK) return st;
+    if (f.size < 4 || memcmp(f.data, "GGUF", 4) != 0) {
+        st = qlm__imatrix_read_legacy(&f, path, im);
+        qlm__file_close(&f);
+        if (st != QLM_OK) qlm__imatrix_free(im);
+        return st;
+    }
+    qlm__file_close(&f);
+    if ((st = qlm__gguf_open(path, &g)) != QLM_OK) return st;
+    kv = qlm__gguf_find(g, "general.type");
+    if (kv >= 0 && (qlm__gguf_kv_type(g, kv) != QLM__GGUF_STR ||
+                    !qlm__str_eq(qlm__gguf_get_str(g, kv), "imatrix"))) {
+        qlm__errorf("%s: general.type is not \"imatrix\"", path);
+        qlm__gguf_close(g);
+        return QLM_ERR_FORMAT;
+    }
+    {
+        int64_t v;
+        if (qlm__gguf_get_i64(g, "imatrix.chunk_count", &v)) im->chunk_count = (int32_t)v;
+        if (qlm__gguf_get_i64(g, "imatrix.chunk_size", &v)) im->chunk_size = (int32_t)v;
+        kv = qlm__gguf_find(g, "imatrix.datasets");
+        if (kv >= 0 && qlm__gguf_kv_type(g, kv) == QLM__GGUF_ARR &&
+            qlm__gguf_arr_type(g, kv) == QLM__GGUF_STR && qlm__gguf_arr_n(g, kv) > 0) {
+            qlm__str s = qlm__gguf_arr_str(g, kv, 0);
+            snprintf(im->dataset, sizeof im->dataset, "%.*s", (int)QLM__MIN(s.len, 255), s.ptr);
+        }
+    }
+    for (i = 0; i < g->n_tensors && st == QLM_OK; i++) {
+        const qlm__gguf_tensor *t = &g->tensors[i];
+        char base[64], cn[80];
+        int64_t ci, j, n, nmat;
+        qlm__imat_entry *e;
+        if (t->name.len <= 8 || memcmp(t->name.ptr + t->name.len - 8, ".in_sum2", 8) != 0) continue;
+        if (t->name.len - 8 >= sizeof base) continue;
+        snprintf(base, sizeof base, "%.*s", (int)(t->name.len - 8), t->name.ptr);
+        snprintf(cn, sizeof cn, "%s.counts", base);
+        ci = qlm__gguf_find_tensor(g, cn);
+        if (ci < 0 || t->type != QLM_TYPE_F32 || g->tensors[ci].type != QLM_TYPE_F32) {
+            qlm__errorf("%s: entry '%s' lacks an F32 counts tensor or is not F32", path, base);
+            st = QLM_ERR_FORMAT;
+            break;
+        }
+        n = t->ne[0];
+        nmat = t->ne[1] * t->ne[2] * t->ne[3];
+        if (nmat != 1 || g->tensors[ci].ne[0] * g->tensors[ci].ne[1] != 1) {
+            qlm__log(lg, QLM_LOG_WARN, "%s: skipping %s (per-expert data)", path, base);
+            continue;
+        }
+        if (!(e = qlm__imatrix_add(im, base, n))) {
+            qlm__errorf("%s: out of memory", path);
+            st = QLM_ERR_NOMEM;
+            break;
+        }
+        for (j = 0; j < n; j++) {
+            float x;
+            memcpy(&x, t->data + 4 * j, 4);
+            e->sum2[j] = x;
+        }
+        {
+            float c;
+            memcpy(&c, g->tensors[ci].data, 4);
+            e->count = c;
+        }
+    }
+    if (st == QLM_OK && im->n_e == 0) {
+        qlm__errorf("%s: no <name>.in_sum2 tensors: not an imatrix file", path);
+        st = QLM_ERR_FORMAT;
+    }
+    qlm__gguf_close(g);
+    if (st != QLM_OK) qlm__imatrix_free(im);
+    return st;
+}
+
+/* Importance per column (mean x^2; 1 where nothing was seen, as llama.cpp), floored at a
+   tiny fraction of the mean so that a dead column still gets a finite weight. */
+static void qlm__importance(const double *sum2, double count, int64_t n, float *qw) {
+    double mean = 0;
+    int64_t j;
+    for (j = 0; j < n; j++) {
+        qw[j] = count > 0 ? (float)(sum2[j] / count) : 1.0f;
+        mean += qw[j];
+    }
+    mean /= (double)n;
+    for (j = 0; j < n; j++)
+        if (qw[j] < 1e-8 * mean || !(qw[j] == qw[j])) qw[j] = (float)(1e-8 * mean);
+}
+
+/* ---- calib: run text through the model, stop after one layer, collect activations -------- */
+
+enum { QLM__G_ATTN = 0, QLM__G_O, QLM__G_FFN, QLM__G_DOWN, QLM__G_COUNT };
+
+typedef struct {
+    int64_t K;       /* inputs of the group's matrices */
+    float *H;        /* K*K: sum of x x^T (upper triangle while collecting, then mirrored) */
+    double *sum2;    /* K: sum x^2 */
+    double *sum_abs; /* K: sum |x| */
+    double count;    /* rows seen */
+} qlm__stats;
+
+typedef struct {
+    qlm_model *m;
+    int32_t n_ctx, n_chunks, n_threads;
+    const int32_t *toks;   /* n_chunks * n_ctx */
+    /* imatrix collection: entry per model tensor (-1: not collected) */
+    int32_t *entry_of;
+    qlm__imatrix *im;
+    /* per-layer collection for AWQ / GPTQ */
+    int layer;
+    qlm__stats g[QLM__G_COUNT];
+} qlm__calib;
+
+#define QLM__HT_I 16  /* Hessian tile: rows */
+#define QLM__HT_J 256 /* and columns */
+
+/* H += X^T X over this call's rows, the upper triangle in tiles dealt round-robin to threads;
+   per column sums split by column ranges. Every element has one owner and one order. */
+QLM__CLONES static void qlm__h_tile(float *QLM__RESTRICT H, int64_t K, const qlm__tensor *x,
+                                    int64_t T, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    int64_t t, ii, j;
+    for (t = 0; t + 4 <= T; t += 4) { /* four rows per pass over the tile */
+        const float *QLM__RESTRICT x0 = (const float *)QLM__ROW(x, t);
+        const float *QLM__RESTRICT x1 = (const float *)QLM__ROW(x, t + 1);
+        const float *QLM__RESTRICT x2 = (const float *)QLM__ROW(x, t + 2);
+        const float *QLM__RESTRICT x3 = (const float *)QLM__ROW(x, t + 3);
+        for (ii = i0; ii < i1; ii++) {
+            float a0 = x0[ii], a1 = x1[ii], a2 = x2[ii], a3 = x3[ii], *QLM__RESTRICT h = H + ii * K;
+            for (j = j0; j < j1; j++) h[j] += (a0 * x0[j] + a1 * x1[j]) + (a2 * x2[j] + a3 * x3[j]);
+        }
+    }
+    for (; t < T; t++) {
+        const float *QLM__RESTRICT xr = (const float *)QLM__ROW(x, t);
+        for (ii = i0; ii < i1; ii++) {
+            float a = xr[ii], *QLM__RESTRICT h = H + ii * K;
+            for (j = j0; j < j1; j++) h[j] += a * xr[j];
+        }
+    }
+}
+
+static void qlm__stats_add(qlm__stats *s, const qlm__tensor *x, int64_t T, int ith, int nth) {
+    int64_t K = s->K, nti = (K + QLM__HT_I - 1) / QLM__HT_I, ntj = (K + QLM__HT_J - 1) / QLM__HT_J;
+    int64_t ti, tj, k = 0, t, j, b, e;
+    if (s->H)
+        for (ti = 0; ti < nti; ti++)
+            for (tj = 0; tj < ntj; tj++) {
+                int64_t i0 = ti * QLM__HT_I, i1 = QLM__MIN(K, i0 + QLM__HT_I);
+                int64_t j0 = tj * QLM__HT_J, j1 = QLM__MIN(K, j0 + QLM__HT_J);
+                if (j1 <= i0) continue; /* wholly below the diagonal */
+                if (k++ % nth != ith) continue;
+                qlm__h_tile(s->H, K, x, T, i0, i1, j0, j1);
+            }
+    qlm__split(K, ith, nth, &b, &e);
+    for (t = 0; t < T; t++) {
+        const float *xr = (const float *)QLM__ROW(x, t);
+        for (j = b; j < e; j++) {
+            s->sum2[j] += (double)xr[j] * xr[j];
+            if (s->sum_abs) s->sum_abs[j] += fabs((double)xr[j]);
+        }
+    }
+    if (ith == 0) s->count += (double)T;
+}
+
+static void qlm__calib_hook(void *user, const qlm__tensor *w, const qlm__tensor *x, int64_t T,
+                            int ith, int nth) {
+    qlm__calib *cb = (qlm__calib *)user;
+    qlm_model *m = cb->m;
+    if (cb->entry_of) {
+        uintptr_t p = (uintptr_t)w, lo = (uintptr_t)m->w, hi = (uintptr_t)(m->w + m->n_w);
+        int32_t ei;
+        qlm__imat_entry *e;
+        int64_t j, t, b, en;
+        if (p < lo || p >= hi || T < 16) return; /* llama.cpp skips batches under 16 rows */
+        ei = cb->entry_of[(p - lo) / sizeof *m->w];
+        if (ei < 0) return;
+        e = &cb->im->e[ei];
+        qlm__split(e->n, ith, nth, &b, &en);
+        for (t = 0; t < T; t++) {
+            const float *xr = (const float *)QLM__ROW(x, t);
+            for (j = b; j < en; j++) e->sum2[j] += (double)xr[j] * xr[j];
+        }
+        if (ith == 0) e->count += (double)T;
+    } else if (cb->layer >= 0) {
+        const qlm__layer *L = &m->layers[cb->layer];
+        int g = w == L->wq ? QLM__G_ATTN : w == L->wo ? QLM__G_O : w == L->gate ? QLM__G_FFN
+              : w == L->down ? QLM__G_DOWN : -1;
+        if (g >= 0 && cb->g[g].sum2) qlm__stats_add(&cb->g[g], x, T, ith, nth);
+    }
+}
+
+/* Tokenise the text (with BOS where the model wants one) into n_chunks chunks of n_ctx
+   tokens, each starting with BOS as in llama.cpp's imatrix and perplexity. */
+static qlm_status qlm__calib_tokens(qlm_model *m, const char *text, size_t len, int32_t n_ctx,
+                                    int32_t max_chunks, int32_t **toks, int32_t *n_chunks) {
+    int32_t n = 0, k, bos = qlm_token_bos(m), add_bos;
+    qlm_status st;
+    *toks = NULL;
+    *n_chunks = 0;
+    if (!text || len == 0 || len > (size_t)INT32_MAX) {
+        qlm__errorf("no calibration text");
+        return QLM_ERR_INVALID_ARG;
+    }
+    st = qlm_tokenize(m, text, (int32_t)len, NULL, 0, 1, 0, &n);
+    if (st != QLM_OK && st != QLM_ERR_BUFFER_TOO_SMALL) return st;
+    *toks = (int32_t *)QLM_MALLOC((size_t)(n ? n : 1) * sizeof(int32_t));
+    if (!*toks) return QLM_ERR_NOMEM;
+    if ((st = qlm_tokenize(m, text, (int32_t)len, *toks, n, 1, 0, &n)) != QLM_OK) {
+        QLM_FREE(*toks);
+        *toks = NULL;
+        return st;
+    }
+    if (n < n_ctx) {
+        qlm__errorf("the calibration text has %d tokens, fewer than one chunk of %d "
+                    "(use more text or a smaller context)", n, n_ctx);
+        QLM_FREE(*toks);
+        *toks = NULL;
+        return QLM_ERR_INVALID_ARG;
+    }
+    add_bos = bos >= 0 && (*toks)[0] == bos;
+    *n_chunks = n / n_ctx;
+    if (max_chunks > 0 && *n_chunks > max_chunks) *n_chunks = max_chunks;
+    for (k = 0; k < *n_chunks && add_bos; k++) (*toks)[(size_t)k * (size_t)n_ctx] = bos;
+    return QLM_OK;
+}
+
+/* Run every chunk through the model with the hook on (imatrix). progress gets chunks done. */
+static qlm_status qlm__calib_run(qlm__calib *cb, int (*progress)(void *u, int32_t done),
+                                 void *pu) {
+    qlm_ctx_params cp = qlm_ctx_default_params();
+    qlm_ctx *c = NULL;
+    qlm_status st;
+    int32_t k;
+    cp.n_ctx = cb->n_ctx;
+    cp.n_batch = cb->n_ctx;
+    cp.n_threads = cb->n_threads;
+    if ((st = qlm_ctx_new(cb->m, cp, &c)) != QLM_OK) return st;
+    c->ex.mm_hook = qlm__calib_hook;
+    c->ex.mm_user = cb;
+    for (k = 0; k < cb->n_chunks && st == QLM_OK; k++) {
+        qlm_ctx_truncate(c, 0);
+        st = qlm_decode(c, cb->toks + (size_t)k * (size_t)cb->n_ctx, cb->n_ctx, 0);
+        if (st == QLM_OK && progress && progress(pu, k + 1)) {
+            qlm__errorf("cancelled");
+            st = QLM_ERR_CANCELLED;
+        }
+    }
+    qlm_ctx_free(c);
+    return st;
+}
+
+/* AWQ and GPTQ walk the layers keeping the residual stream of every calibration chunk between
+   them (n_chunks x n_ctx x n_embd floats), so that each layer runs twice in all: once to
+   collect its inputs, once quantised to carry the stream on. This drives a context's graph
+   directly, one layer at a time: it sets the positions and the batch size as qlm_decode does,
+   writes the layer's input into the tensor its first node reads (the residual stream; the
+   token ids for layer -1, the embeddings) and reads the output of its last node. */
+static void qlm__calib_step(qlm_ctx *c, const int32_t *toks, int32_t n, int layer, float *state,
+                            int write_back) {
+    qlm__graph *g = &c->g;
+    int32_t *ip = (int32_t *)c->inp_pos->data, i;
+    int first = -1, last = -1;
+    for (i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->layer == layer) {
+            if (first < 0) first = i;
+            last = i;
+        }
+    if (first < 0) return;
+    for (i = 0; i < n; i++) ip[i] = i;
+    c->ex.n_tokens = n;
+    c->ex.n_outputs = 0;
+    c->ex.pos = ip;
+    if (layer < 0) memcpy(c->inp_tokens->data, toks, (size_t)n * sizeof(int32_t));
+    else memcpy(g->nodes[first]->src[0]->data, state, (size_t)n * g->nodes[first]->src[0]->nb[1]);
+    c->ex.first_node = first;
+    c->ex.last_node = last + 1;
+    qlm__pool_run(c->pool, qlm__exec_job, &c->ex);
+    if (write_back) memcpy(state, g->nodes[last]->data, (size_t)n * g->nodes[last]->nb[1]);
+}
+
+/* ---- linalg: the GPTQ factor ---------------------------------------------------------------
+   GPTQ needs U, upper triangular with U^T U = H^-1. With J the order reversal, chol(J H J) =
+   L gives H = R R^T for R = J L J (upper), so U = R^-1 = J L^-1 J: one Cholesky and one
+   triangular inverse, no full inverse. Both in double, split over threads so that each
+   element has one owner (rows for the Cholesky update, column blocks for the inverse). */
+
+#define QLM__CHOL_NB 32
+typedef struct {
+    float *A;        /* K*K, lower triangle used */
+    int64_t K, j0, j1;
+    const float *P;  /* panel columns j0..j1-1 as rows: P[(p - j0) * K + k] = L[k][p] */
+} qlm__chol_job;
+
+/* Rows i >= j1: A[i][k] -= L[i][p] * L[k][p] for k in [j1, i], p = j0 .. j1-1 in order, which
+   is exactly the sequence of updates the unblocked algorithm applies to each element. */
+QLM__CLONES static void qlm__chol_update(void *arg, int ith, int nth) {
+    qlm__chol_job *cj = (qlm__chol_job *)arg;
+    int64_t K = cj->K, i, k, p;
+    for (i = cj->j1 + ith; i < K; i += nth) {
+        float *QLM__RESTRICT row = cj->A + i * K;
+        for (p = cj->j0; p < cj->j1; p++) {
+            const float *QLM__RESTRICT lp = cj->P + (p - cj->j0) * K;
+            float l = row[p];
+            for (k = cj->j1; k <= i; k++) row[k] -= l * lp[k];
+        }
+    }
+}
+
+typedef struct {
+    const float *L;
+    float *X; /* K*K, zero-initialised; gets L^-1 */
+    int64_t K;
+} qlm__trinv_job;
+
+#define QLM__INV_NB 16
+QLM__CLONES static void qlm__trinv_cols(void *arg, int ith, int nth) {
+    qlm__trinv_job *tj = (qlm__trinv_job *)arg;
+    int64_t K = tj->K, c0, i, k, c;
+    for (c0 = (int64_t)ith * QLM__INV_NB; c0 < K; c0 += (int64_t)nth * QLM__INV_NB) {
+        int64_t nb = QLM__MIN(QLM__INV_NB, K - c0);
+        for (i = c0; i < K; i++) {
+            float acc[QLM__INV_NB];
+            const float *Li = tj->L + i * K;
+            for (c = 0; c < QLM__INV_NB; c++) acc[c] = (i == c0 + c) ? 1.0f : 0.0f;
+            for (k = c0; k < i; k++) {
+                const float *QLM__RESTRICT Xk = tj->X + k * K + c0;
+                float l = Li[k];
+                if (nb == QLM__INV_NB)
+                    for (c = 0; c < QLM__INV_NB; c++) acc[c] -= l * Xk[c];
+                else
+                    for (c = 0; c < nb; c++) acc[c] -= l * Xk[c];
+            }
+            for (c = 0; c < nb; c++) tj->X[i * K + c0 + c] = acc[c] / Li[i];
+        }
+    }
+}
+
+/* U (K*K floats, upper) from H (K*K floats, symmetric), damped by frac * mean(diag); a column
+   never seen (H_jj = 0) gets H_jj = 1. In float, as GPTQ's reference; the damping keeps the
+   condition number far from float's limit. QLM_ERR_INTERNAL if H is not positive definite. */
+static qlm_status qlm__gptq_factor(qlm__pool *pool, const float *H, int64_t K, double frac,
+                                   float *U) {
+    float *A = (float *)qlm__calloc((size_t)(K * K), sizeof(float));
+    float *X = (float *)qlm__calloc((size_t)(K * K), sizeof(float));
+    float *col = (float *)qlm__calloc((size_t)K * QLM__CHOL_NB, sizeof(float));
+    double mean = 0;
+    int64_t i, j;
+    qlm_status st = QLM_OK;
+    if (!A || !X || !col) {
+        st = QLM_ERR_NOMEM;
+        goto done;
+    }
+    for (i = 0; i < K; i++) mean += H[i * K + i] > 0 ? H[i * K + i] : 0.0;
+    mean = mean > 0 ? mean / (double)K : 1.0;
+    for (i = 0; i < K; i++) /* A = J H J, lower triangle */
+        for (j = 0; j <= i; j++) A[i * K + j] = H[(K - 1 - i) * K + (K - 1 - j)];
+    for (i = 0; i < K; i++) {
+        if (A[i * K + i] <= 0) A[i * K + i] = 1.0f;
+        A[i * K + i] += (float)(frac * mean);
+    }
+    for (j = 0; j < K; j += QLM__CHOL_NB) { /* panels of QLM__CHOL_NB columns */
+        qlm__chol_job cj;
+        int64_t j1 = QLM__MIN(K, j + QLM__CHOL_NB), p, k;
+        for (p = j; p < j1; p++) {
+            float d = A[p * K + p];
+            if (!(d > 0)) {
+                qlm__errorf("the damped Hessian is not positive definite (column %lld)", (long long)p);
+                st = QLM_ERR_INTERNAL;
+                goto done;
+            }
+            d = sqrtf(d);
+            A[p * K + p] = d;
+            for (i = p + 1; i < K; i++) A[i * K + p] /= d;
+            for (i = p + 1; i < K; i++) { /* the update inside the panel */
+                float l = A[i * K + p];
+                for (k = p + 1; k < j1 && k <= i; k++) A[i * K + k] -= l * A[k * K + p];
+            }
+        }
+        for (p = j; p < j1; p++)
+            for (k = j1; k < K; k++) col[(p - j) * K + k] = A[k * K + p];
+        cj.A = A;
+        cj.K = K;
+        cj.j0 = j;
+        cj.j1 = j1;
+        cj.P = col;
+        if (K - j1 > 64) qlm__pool_run(pool, qlm__chol_update, &cj);
+        else qlm__chol_update(&cj, 0, 1);
+    }
+    {
+        qlm__trinv_job tj;
+        tj.L = A;
+        tj.X = X;
+        tj.K = K;
+        qlm__pool_run(pool, qlm__trinv_cols, &tj);
+    }
+    for (i = 0; i < K; i++) /* U = J X J */
+        for (j = 0; j < K; j++) U[i * K + j] = j >= i ? X[(K - 1 - i) * K + (K - 1 - j)] : 0.0f;
+done:
+    QLM_FREE(A);
+    QLM_FREE(X);
+    QLM_FREE(col);
+    return st;
+}
+
+/* ---- gptq: one matrix, rows split over threads ---------------------------------------------
+   Per row, columns in lazy blocks of 128: at the start of each quantisation block (32 or 256
+   columns) its scales are chosen from the current, error-corrected weights with the weighted
+   quantiser; then every column is rounded on that grid and its error, divided by U_jj, is
+   subtracted along row j of U from the columns still to come (at once inside the lazy block,
+   in one pass per block for the rest). */
+#define QLM__GPTQ_B 128
+
+typedef struct {
+    qlm_type type;
+    int64_t K, R;
+    const float *W;  /* R*K */
+    const float *U;  /* K*K upper */
+    const float *qw; /* K importance */
+    uint8_t *out;    /* R rows */
+    int oom;
+} qlm__gptq_job;
+
+/* w[k] -= e * u[k] over [k0, k1) */
+QLM__CLONES static void qlm__axpy_neg(float *QLM__RESTRICT w, const float *QLM__RESTRICT u, float e,
+                                      int64_t k0, int64_t k1) {
+    int64_t k;
+    for (k = k0; k < k1; k++) w[k] -= e * u[k];
+}
+
+#define QLM__GPTQ_RB 8 /* rows handled together, so each row of U is read once for all */
+
+static void qlm__gptq_rows(void *arg, int ith, int nth) {
+    qlm__gptq_job *gj = (qlm__gptq_job *)arg;
+    const qlm__type_traits_t *tt = &qlm__type_traits[gj->type];
+    int64_t K = gj->K, G = tt->blck_size, r0, rb, re, j0, j;
+    size_t rs = qlm__row_size(gj->type, K);
+    float *w = (float *)QLM_MALLOC((size_t)K * QLM__GPTQ_RB * sizeof(float));
+    float *a = (float *)QLM_MALLOC(sizeof(float) * 2 * QLM__QK_K * QLM__GPTQ_RB), *b;
+    float E[QLM__GPTQ_RB][QLM__GPTQ_B], sigma2[QLM__GPTQ_RB];
+    uint8_t Lc[QLM__GPTQ_RB][QLM__QK_K];
+    int qmax[QLM__GPTQ_RB], nr, r;
+    if (!w || !a) {
+        gj->oom = 1;
+        QLM_FREE(w);
+        QLM_FREE(a);
+        return;
+    }
+    b = a + QLM__QK_K * QLM__GPTQ_RB;
+    qlm__split(gj->R, ith, nth, &rb, &re);
+    for (r0 = rb; r0 < re; r0 += QLM__GPTQ_RB) {
+        nr = (int)QLM__MIN(QLM__GPTQ_RB, re - r0);
+        for (r = 0; r < nr; r++) {
+            memcpy(w + r * K, gj->W + (r0 + r) * K, (size_t)K * sizeof(float));
+            sigma2[r] = qlm__mean_sq(w + r * K, K);
+        }
+        for (j0 = 0; j0 < K; j0 += QLM__GPTQ_B) {
+            int64_t j1 = QLM__MIN(K, j0 + QLM__GPTQ_B);
+            for (j = j0; j < j1; j++) {
+                int64_t e = j % G;
+                const float *Uj = gj->U + j * K;
+                for (r = 0; r < nr; r++) {
+                    float *wr = w + r * K, *ar = a + r * QLM__QK_K, *br = b + r * QLM__QK_K, q, v;
+                    uint8_t *blk = gj->out + (size_t)(r0 + r) * rs + (size_t)(j / G) * tt->type_size;
+                    int code = 0;
+                    if (e == 0) {
+                        if (G == 32) qlm__wq_block32(gj->type, wr + j, gj->qw + j, sigma2[r], blk);
+                        else qlm__wq_blockK(gj->type, wr + j, gj->qw + j, blk);
+                        qmax[r] = qlm__block_grid(gj->type, blk, ar, br);
+                    }
+                    if (ar[e] != 0.0f) {
+                        v = (wr[j] - br[e]) / ar[e];
+                        code = !(v > 0) ? 0 : v >= (float)qmax[r] ? qmax[r] : qlm__nearest_int(v);
+                    }
+                    Lc[r][e] = (uint8_t)code;
+                    q = ar[e] * (float)code + br[e];
+                    E[r][j - j0] = (wr[j] - q) / Uj[j];
+                    qlm__axpy_neg(wr, Uj, E[r][j - j0], j + 1, j1);
+                    if (e == G - 1) qlm__block_put_codes(gj->type, blk, Lc[r]);
+                }
+            }
+            for (j = j0; j < j1; j++)
+                for (r = 0; r < nr; r++) qlm__axpy_neg(w + r * K, gj->U + j * K, E[r][j - j0], j1, K);
+        }
+    }
+    QLM_FREE(w);
+    QLM_FREE(a);
+}
+
+/* ---- awq: per-input-channel scales ---------------------------------------------------------
+   For alpha in 0, 1/20, .., 19/20: s = mean|x|^alpha (normalised so that max*min = 1), every
+   matrix of the group quantised as W diag(s) (importance H_jj / s_j^2), divided back by s,
+   and the output error tr(dW H dW^T) summed over up to QLM__AWQ_ROWS evenly spaced rows of
+   each matrix. alpha = 0 (s = 1) is plain rounding, so the chosen s is never worse on that
+   measure. The alphas are dealt to threads; the minimum is taken in alpha order. */
+#define QLM__AWQ_GRID 20
+#define QLM__AWQ_ROWS 32
+
+typedef struct {
+    int n_mat;
+    const float *W[3];
+    int64_t R[3];
+    qlm_type type[3];
+    int64_t K;
+    const float *H;       /* K*K symmetric */
+    const double *mabs;   /* K: mean |x| */
+    const float *qw;      /* K: mean x^2 */
+    double err[QLM__AWQ_GRID];
+    int oom;
+} qlm__awq_job;
+
+static void qlm__awq_scales(const double *mabs, int64_t K, double alpha, float *s) {
+    double mx = 0, mn = 1e300, norm;
+    int64_t j;
+    for (j = 0; j < K; j++) {
+        double v = pow(mabs[j] > 1e-4 ? mabs[j] : 1e-4, alpha);
+        s[j] = (float)v;
+        mx = v > mx ? v : mx;
+        mn = v < mn ? v : mn;
+    }
+    norm = sqrt(mx * mn);
+    for (j = 0; j < K; j++) s[j] = (float)(s[j] / norm);
+}
+
+static void qlm__awq_eval(void *arg, int ith, int nth) {
+    qlm__awq_job *aj = (qlm__awq_job *)arg;
+    int64_t K = aj->K, j, k;
+    int ia, im;
+    float *s = (float *)QLM_MALLOC((size_t)K * 6 * sizeof(float));
+    uint8_t *q = (uint8_t *)QLM_MALLOC((size_t)K * 4 + 64);
+    float *x, *qws, *dq, *y, *dw;
+    if (!s || !q) {
+        aj->oom = 1;
+        QLM_FREE(s);
+        QLM_FREE(q);
+        return;
+    }
+    x = s + K, qws = s + 2 * K, dq = s + 3 * K, y = s + 4 * K, dw = s + 5 * K;
+    for (ia = ith; ia < QLM__AWQ_GRID; ia += nth) {
+        double err = 0;
+        qlm__awq_scales(aj->mabs, K, (double)ia / QLM__AWQ_GRID, s);
+        for (j = 0; j < K; j++) qws[j] = aj->qw[j] / (s[j] * s[j]);
+        for (im = 0; im < aj->n_mat; im++) {
+            int64_t R = aj->R[im], ns = QLM__MIN(R, QLM__AWQ_ROWS), is;
+            for (is = 0; is < ns; is++) {
+                const float *wr = aj->W[im] + (is * R / ns) * K;
+                double e = 0;
+                for (j = 0; j < K; j++) x[j] = wr[j] * s[j];
+                qlm__quantize_row(aj->type[im], x, q, K, qws);
+                qlm__type_traits[aj->type[im]].to_float(q, dq, K);
+                for (j = 0; j < K; j++) dw[j] = wr[j] - dq[j] / s[j], y[j] = 0;
+                for (k = 0; k < K; k++) qlm__axpy_neg(y, aj->H + k * K, -dw[k], 0, K);
+                for (j = 0; j < K; j++) e += (double)dw[j] * y[j];
+                err += e;
+            }
+        }
+        aj->err[ia] = err;
+    }
+    QLM_FREE(s);
+    QLM_FREE(q);
+}
+
+/* ---- driver -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t src;    /* index in the input file */
+    int layer;      /* blk.N -> N, else -1 */
+    qlm_type from, to;
+    const char *name;
+} qlm__qt;
+
+typedef struct {
+    qlm_quantize_params p;
+    qlm__logger lg;
+    const char *out_path;
+    FILE *f;
+    uint64_t pos, align;
+    qlm__gguf *g;   /* the input (the model's own when m is set) */
+    qlm_model *m;   /* loaded for AWQ / GPTQ */
+    qlm__pool *pool;
+    qlm__imatrix im;
+    int has_im;
+    qlm__qt *t;
+    int64_t n_t;
+    double work_total, work_done;
+    uint8_t **keep; /* buffers the model's descriptors point at after a layer is done */
+    int n_keep, cap_keep;
+    int32_t *toks, n_chunks;
+    float *state;   /* AWQ / GPTQ: residual stream of every chunk between layers */
+} qlm__qstate;
+
+static qlm_status qlm__q_progress(qlm__qstate *s, int64_t i, const char *what, int calibrating) {
+    qlm_quantize_progress pr;
+    if (!s->p.progress_fn) return QLM_OK;
+    memset(&pr, 0, sizeof pr);
+    pr.index = (int32_t)i;
+    pr.count = (int32_t)s->n_t;
+    pr.name = what ? what : s->t[i].name;
+    pr.from = s->t[i].from;
+    pr.to = s->t[i].to;
+    pr.fraction = s->work_total > 0 ? (float)QLM__MIN(1.0, s->work_done / s->work_total) : 1.0f;
+    pr.calibrating = calibrating;
+    if (s->p.progress_fn(&pr, s->p.progress_user)) {
+        qlm__errorf("quantisation cancelled");
+        return QLM_ERR_CANCELLED;
+    }
+    return QLM_OK;
+}
+
+static qlm_status qlm__q_write(qlm__qstate *s, const void *data, size_t n) {
+    if (n && fwrite(data, 1, n, s->f) != n) {
+        qlm__errorf("%s.tmp: write failed: %s", s->out_path, strerror(errno));
+        return QLM_ERR_IO;
+    }
+    s->pos += n;
+    return QLM_OK;
+}
+
+static int64_t qlm__nel(const qlm__gguf_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
+
+/* "<arch>.<suffix>" as an integer (the first element of a per-layer array). */
+static int qlm__q_meta_int(const qlm__gguf *g, const char *arch, const char *suffix, int64_t *out) {
+    char key[128];
+    int64_t kv;
+    double d;
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    kv = qlm__gguf_find(g, key);
+    if (kv < 0) return 0;
+    if (qlm__gguf_kv_type(g, kv) == QLM__GGUF_ARR) {
+        if (qlm__gguf_arr_n(g, kv) == 0 || !qlm__gguf_arr_get_f64(g, kv, 0, &d)) return 0;
+        *out = (int64_t)d;
+        return 1;
+    }
+    return qlm__gguf_get_i64(g, key, out);
+}
+
+/* The importance of a tensor's input columns from the imatrix file, or NULL. */
+static qlm_status qlm__q_imat(qlm__qstate *s, int64_t i, float *qw, int *have) {
+    const qlm__gguf_tensor *gt = &s->g->tensors[s->t[i].src];
+    const qlm__imat_entry *e = s->has_im ? qlm__imatrix_find(&s->im, s->t[i].name) : NULL;
+    *have = 0;
+    if (!e) return QLM_OK;
+    if (e->n != gt->ne[0]) {
+        if (qlm__category(s->t[i].name) == QLM__CAT_TOKEN_EMBD) return QLM_OK;
+        qlm__errorf("imatrix entry %s has %lld columns, the tensor %lld", e->name,
+                    (long long)e->n, (long long)gt->ne[0]);
+        return QLM_ERR_INVALID_ARG;
+    }
+    qlm__importance(e->sum2, e->count, e->n, qw);
+    *have = 1;
+    return QLM_OK;
+}
+
+typedef struct {
+    const uint8_t *src; /* input rows */
+    qlm_type from, to;
+    int64_t K, r0, nr;
+    size_t rs_in, rs_out;
+    const float *qw;
+    float *xbuf;        /* K per thread */
+    uint8_t *out;
+} qlm__rtn_job;
+
+static void qlm__rtn_rows(void *arg, int ith, int nth) {
+    qlm__rtn_job *j = (qlm__rtn_job *)arg;
+    float *x = j->xbuf + (size_t)ith * (size_t)j->K;
+    int64_t r, b, e;
+    qlm__split(j->nr, ith, nth, &b, &e);
+    for (r = b; r < e; r++) {
+        qlm__type_traits[j->from].to_float(j->src + (size_t)(j->r0 + r) * j->rs_in, x, j->K);
+        qlm__quantize_row(j->to, x, j->out + (size_t)r * j->rs_out, j->K, j->qw);
+    }
+}
+
+/* Quantise (or copy) tensor i straight from the input to the file, in slabs of rows. */
+static qlm_status qlm__q_tensor_rtn(qlm__qstate *s, int64_t i) {
+    const qlm__gguf_tensor *gt = &s->g->tensors[s->t[i].src];
+    qlm__rtn_job j;
+    int64_t K = gt->ne[0], R = qlm__nel(gt) / K, slab, r;
+    float *qw = NULL;
+    int have = 0;
+    qlm_status st = QLM_OK;
+    memset(&j, 0, sizeof j);
+    if ((st = qlm__q_progress(s, i, NULL, 0)) != QLM_OK) return st;
+    if (s->t[i].to == s->t[i].from) { /* nothing to do, as llama.cpp: copy */
+        st = qlm__q_write(s, gt->data, (size_t)gt->size);
+        s->work_done += (double)qlm__nel(gt);
+        return st;
+    }
+    j.src = gt->data;
+    j.from = s->t[i].from;
+    j.to = s->t[i].to;
+    j.K = K;
+    j.rs_in = qlm__row_size(j.from, K);
+    j.rs_out = qlm__row_size(j.to, K);
+    slab = QLM__MAX(1, ((int64_t)1 << 22) / K);
+    qw = (float *)QLM_MALLOC((size_t)K * sizeof(float));
+    j.xbuf = (float *)QLM_MALLOC((size_t)K * (size_t)s->pool->n * sizeof(float));
+    j.out = (uint8_t *)QLM_MALLOC(j.rs_out * (size_t)QLM__MIN(slab, R));
+    if (!qw || !j.xbuf || !j.out) st = QLM_ERR_NOMEM;
+    if (st == QLM_OK) st = qlm__q_imat(s, i, qw, &have);
+    j.qw = have ? qw : NULL;
+    for (r = 0; r < R && st == QLM_OK; r += slab) {
+        j.r0 = r;
+        j.nr = QLM__MIN(slab, R - r);
+        qlm__pool_run(s->pool, qlm__rtn_rows, &j);
+        st = qlm__q_write(s, j.out, j.rs_out * (size_t)j.nr);
+        s->work_done += (double)(j.nr * K);
+        if (st == QLM_OK && R > slab) st = qlm__q_progress(s, i, NULL, 0);
+    }
+    if (st == QLM_ERR_NOMEM) qlm__errorf("out of memory quantising %s", s->t[i].name);
+    QLM_FREE(qw);
+    QLM_FREE(j.xbuf);
+    QLM_FREE(j.out);
+    return st;
+}
+
+static qlm_status qlm__q_keep(qlm__qstate *s, uint8_t *buf) {
+    if (s->n_keep == s->cap_keep) {
+        int cap = s->cap_keep ? 2 * s->cap_keep : 64;
+        uint8_t **k = (uint8_t **)QLM_REALLOC(s->keep, (size_t)cap * sizeof *k);
+        if (!k) return QLM_ERR_NOMEM;
+        s->keep = k;
+        s->cap_keep = cap;
+    }
+    s->keep[s->n_keep++] = buf;
+    return QLM_OK;
+}
+
+/* Point a model tensor at new data of type t (the calibration of later layers reads it). */
+static void qlm__retarget(qlm__tensor *w, qlm_type t, void *data) {
+    w->type = t;
+    w->data = data;
+    w->nb[0] = qlm__type_traits[t].type_size;
+    w->nb[1] = qlm__row_size(t, w->ne[0]);
+    w->nb[2] = w->nb[1] * (size_t)w->ne[1];
+    w->nb[3] = w->nb[2] * (size_t)w->ne[2];
+}
+
+static float *qlm__dequant_tensor(const qlm__tensor *w) {
+    int64_t K = w->ne[0], R = w->ne[1] * w->ne[2] * w->ne[3], r;
+    float *f = (float *)QLM_MALLOC((size_t)(K * R) * sizeof(float));
+    if (!f) return NULL;
+    for (r = 0; r < R; r++)
+        qlm__type_traits[w->type].to_float((const uint8_t *)w->data + (size_t)r * w->nb[1], f + r * K, K);
+    return f;
+}
+
+typedef struct {
+    qlm__qstate *s;
+    int layer;
+    int64_t item;
+    double base, work; /* work done before, and the calibration's share */
+} qlm__calib_pu;
+
+static int qlm__q_calib_progress(void *u, int32_t done) {
+    qlm__calib_pu *pu = (qlm__calib_pu *)u;
+    char what[96];
+    snprintf(what, sizeof what, "calibrating layer %d (chunk %d/%d)", pu->layer, done,
+             pu->s->n_chunks);
+    pu->s->work_done = pu->base + pu->work * done / (pu->s->n_chunks ? pu->s->n_chunks : 1);
+    return qlm__q_progress(pu->s, pu->item, what, 1) != QLM_OK;
+}
+
+/* Output error tr(dW H dW^T) on QLM__AWQ_ROWS evenly spaced rows of W (R x K floats): of
+   plain rounding, of importance-weighted rounding, and of the rows already in out (type t). */
+static void qlm__sampled_errors(const float *W, const uint8_t *out, qlm_type t, int64_t K,
+                                int64_t R, const float *H, const float *qw, double e[3]) {
+    float *dq = (float *)QLM_MALLOC((size_t)K * 2 * sizeof(float)), *y;
+    uint8_t *q = (uint8_t *)QLM_MALLOC(qlm__row_size(t, K) + 64);
+    int64_t ns = QLM__MIN(R, QLM__AWQ_ROWS), is, j, k;
+    int v;
+    e[0] = e[1] = e[2] = 0;
+    if (!dq || !q) {
+        QLM_FREE(dq);
+        QLM_FREE(q);
+        return;
+    }
+    y = dq + K;
+    for (is = 0; is < ns; is++) {
+        const float *wr = W + (is * R / ns) * K;
+        for (v = 0; v < 3; v++) {
+            if (v < 2) {
+                qlm__quantize_row(t, wr, q, K, v ? qw : NULL);
+                qlm__type_traits[t].to_float(q, dq, K);
+            } else {
+                qlm__type_traits[t].to_float(out + (size_t)(is * R / ns) * qlm__row_size(t, K), dq, K);
+            }
+            for (j = 0; j < K; j++) dq[j] = wr[j] - dq[j], y[j] = 0;
+            for (k = 0; k < K; k++) qlm__axpy_neg(y, H + k * K, -dq[k], 0, K);
+            for (j = 0; j < K; j++) e[v] += (double)dq[j] * y[j];
+        }
+    }
+    QLM_FREE(dq);
+    QLM_FREE(q);
+}
+
+#define QLM__N_MATS 7
+
+/* Run layer il (-1: the embeddings) on every chunk's residual stream: collecting its inputs
+   through the hook when cb is set, else carrying the stream on to the layer's output. */
+static qlm_status qlm__q_walk(qlm__qstate *s, int il, qlm__calib *cb, qlm__calib_pu *pu) {
+    qlm_ctx_params cp = qlm_ctx_default_params();
+    qlm_ctx *c = NULL;
+    qlm_status st;
+    int32_t k, n = s->p.calib_ctx;
+    int64_t E = s->m->hp.n_embd;
+    cp.n_ctx = n;
+    cp.n_batch = n;
+    cp.n_threads = s->p.n_threads;
+    if ((st = qlm_ctx_new(s->m, cp, &c)) != QLM_OK) return st;
+    c->ex.mm_hook = cb ? qlm__calib_hook : NULL;
+    c->ex.mm_user = cb;
+    for (k = 0; k < s->n_chunks && st == QLM_OK; k++) {
+        qlm__calib_step(c, s->toks + (size_t)k * (size_t)n, n, il, s->state + (size_t)k * (size_t)n * (size_t)E, !cb);
+        if (pu && qlm__q_calib_progress(pu, k + 1)) st = QLM_ERR_CANCELLED;
+    }
+    qlm_ctx_free(c);
+    return st;
+}
+
+/* One layer with AWQ or GPTQ: calibrate (earlier layers already quantised), then quantise its
+   seven matrices into out[] (type to[]); AWQ also returns the folded norms / bias. */
+static qlm_status qlm__q_layer(qlm__qstate *s, int il, int64_t item, const qlm_type *to,
+                               uint8_t **out, float **norm_attn, float **norm_ffn, float **bias_v) {
+    qlm_model *m = s->m;
+    qlm__layer *L = &m->layers[il];
+    qlm__tensor *mat[QLM__N_MATS];
+    static const int grp[QLM__N_MATS] = {QLM__G_ATTN, QLM__G_ATTN, QLM__G_ATTN, QLM__G_O,
+                                         QLM__G_FFN, QLM__G_FFN, QLM__G_DOWN};
+    float *Wf[QLM__N_MATS] = {0}, *qw[QLM__G_COUNT] = {0}, *U = NULL, *sc[QLM__G_COUNT] = {0};
+    qlm__calib cb;
+    qlm__calib_pu pu;
+    qlm_status st = QLM_OK;
+    int k, g, awq = s->p.method == QLM_QUANT_AWQ;
+    int64_t j, r;
+    mat[0] = L->wq, mat[1] = L->wk, mat[2] = L->wv, mat[3] = L->wo;
+    mat[4] = L->gate, mat[5] = L->up, mat[6] = L->down;
+    memset(&cb, 0, sizeof cb);
+    cb.m = m;
+    cb.n_ctx = s->p.calib_ctx;
+    cb.n_chunks = s->n_chunks;
+    cb.n_threads = s->p.n_threads;
+    cb.toks = s->toks;
+    cb.layer = il;
+    for (g = 0; g < QLM__G_COUNT && st == QLM_OK; g++) {
+        int64_t K = mat[g == QLM__G_ATTN ? 0 : g == QLM__G_O ? 3 : g == QLM__G_FFN ? 4 : 6]->ne[0];
+        cb.g[g].K = K;
+        cb.g[g].H = (float *)qlm__calloc((size_t)(K * K), sizeof(float));
+        cb.g[g].sum2 = (double *)qlm__calloc((size_t)K, sizeof(double));
+        cb.g[g].sum_abs = (double *)qlm__calloc((size_t)K, sizeof(double));
+        qw[g] = (float *)QLM_MALLOC((size_t)K * sizeof(float));
+        if (!cb.g[g].H || !cb.g[g].sum2 || !cb.g[g].sum_abs || !qw[g]) st = QLM_ERR_NOMEM;
+    }
+    pu.s = s;
+    pu.layer = il;
+    pu.item = item;
+    pu.base = s->work_done;
+    pu.work = 0;
+    for (k = 0; k < QLM__N_MATS; k++) pu.work += (double)(mat[k]->ne[0] * mat[k]->ne[1]);
+    if (st == QLM_OK) st = qlm__q_walk(s, il, &cb, &pu);
+    s->work_done = pu.base + pu.work;
+    for (g = 0; g < QLM__G_COUNT && st == QLM_OK; g++) { /* mirror the upper triangle */
+        int64_t K = cb.g[g].K, i;
+        float *H = cb.g[g].H;
+        for (i = 0; i < K; i++)
+            for (j = 0; j < i; j++) H[i * K + j] = H[j * K + i];
+        if (cb.g[g].count <= 0) {
+            qlm__errorf("layer %d: no activations reached its matrices", il);
+            st = QLM_ERR_INTERNAL;
+        } else {
+            qlm__importance(cb.g[g].sum2, cb.g[g].count, K, qw[g]);
+        }
+    }
+    for (k = 0; k < QLM__N_MATS && st == QLM_OK; k++)
+        if (!(Wf[k] = qlm__dequant_tensor(mat[k]))) st = QLM_ERR_NOMEM;
+
+    if (st == QLM_OK && awq) {
+        const qlm__hparams *hp = &m->hp;
+        for (g = 0; g < QLM__G_COUNT && st == QLM_OK; g++) {
+            qlm__awq_job aj;
+            int64_t K = cb.g[g].K, best = 0;
+            double *mabs = (double *)QLM_MALLOC((size_t)K * sizeof(double));
+            sc[g] = (float *)QLM_MALLOC((size_t)K * sizeof(float));
+            if (!mabs || !sc[g]) {
+                QLM_FREE(mabs);
+                st = QLM_ERR_NOMEM;
+                break;
+            }
+            for (j = 0; j < K; j++) mabs[j] = cb.g[g].sum_abs[j] / cb.g[g].count;
+            if (g == QLM__G_O) { /* heads sharing a V head must share scales: average them */
+                int64_t hd = hp->head_dim, nh = hp->n_head, per = hp->n_head / hp->n_head_kv, h, d;
+                for (h = 0; h < nh; h += per)
+                    for (d = 0; d < hd; d++) {
+                        double a = 0;
+                        for (k = 0; k < per; k++) a += mabs[(h + k) * hd + d];
+                        for (k = 0; k < per; k++) mabs[(h + k) * hd + d] = a / per;
+                    }
+            }
+            memset(&aj, 0, sizeof aj);
+            aj.K = K;
+            aj.H = cb.g[g].H;
+            aj.mabs = mabs;
+            aj.qw = qw[g];
+            for (k = 0; k < QLM__N_MATS; k++)
+                if (grp[k] == g) {
+                    aj.W[aj.n_mat] = Wf[k];
+                    aj.R[aj.n_mat] = mat[k]->ne[1];
+                    aj.type[aj.n_mat] = to[k];
+                    aj.n_mat++;
+                }
+            qlm__pool_run(s->pool, qlm__awq_eval, &aj);
+            if (aj.oom) st = QLM_ERR_NOMEM;
+            for (k = 1; k < QLM__AWQ_GRID; k++)
+                if (aj.err[k] < aj.err[best]) best = k;
+            qlm__awq_scales(mabs, K, (double)best / QLM__AWQ_GRID, sc[g]);
+            qlm__log(&s->lg, QLM_LOG_INFO,
+                     "layer %d %s: alpha %.2f, output error %.4g (alpha 0: %.4g)", il,
+                     g == QLM__G_ATTN ? "attn_qkv" : g == QLM__G_O ? "attn_output"
+                     : g == QLM__G_FFN ? "ffn_gate_up" : "ffn_down",
+                     (double)best / QLM__AWQ_GRID, aj.err[best], aj.err[0]);
+            QLM_FREE(mabs);
+        }
+        if (st == QLM_OK) { /* fold: W[:, j] *= s_j and 1/s_j into what produces input j */
+            int64_t E = hp->n_embd;
+            *norm_attn = (float *)QLM_MALLOC((size_t)E * sizeof(float));
+            *norm_ffn = (float *)QLM_MALLOC((size_t)E * sizeof(float));
+            if (!*norm_attn || !*norm_ffn) st = QLM_ERR_NOMEM;
+            if (st == QLM_OK && L->bv) {
+                *bias_v = (float *)QLM_MALLOC((size_t)L->bv->ne[0] * sizeof(float));
+                if (!*bias_v) st = QLM_ERR_NOMEM;
+                else memcpy(*bias_v, L->bv->data, (size_t)L->bv->ne[0] * sizeof(float));
+            }
+            if (st == QLM_OK) {
+                const float *na = (const float *)L->attn_norm->data, *nf = (const float *)L->ffn_norm->data;
+                int64_t hd = hp->head_dim, per = hp->n_head / hp->n_head_kv;
+                for (j = 0; j < E; j++) (*norm_attn)[j] = na[j] / sc[QLM__G_ATTN][j];
+                for (j = 0; j < E; j++) (*norm_ffn)[j] = nf[j] / sc[QLM__G_FFN][j];
+                for (k = 0; k < QLM__N_MATS; k++) {
+                    int64_t K = mat[k]->ne[0];
+                    const float *sg = sc[grp[k]];
+                    for (r = 0; r < mat[k]->ne[1]; r++)
+                        for (j = 0; j < K; j++) Wf[k][r * K + j] *= sg[j];
+                }
+                /* attn_output input (h, d) comes from V row (h / per, d); ffn_down input i
+                   from ffn_up row i */
+                for (r = 0; r < mat[2]->ne[1]; r++) {
+                    float sv = sc[QLM__G_O][(r / hd) * per * hd + r % hd];
+                    for (j = 0; j < mat[2]->ne[0]; j++) Wf[2][r * mat[2]->ne[0] + j] /= sv;
+                    if (*bias_v) (*bias_v)[r] /= sv;
+                }
+                for (r = 0; r < mat[5]->ne[1]; r++)
+                    for (j = 0; j < mat[5]->ne[0]; j++) Wf[5][r * mat[5]->ne[0] + j] /= sc[QLM__G_DOWN][r];
+                for (g = 0; g < QLM__G_COUNT; g++)
+                    for (j = 0; j < cb.g[g].K; j++) qw[g][j] /= sc[g][j] * sc[g][j];
+            }
+        }
+    }
+
+    for (k = 0; k < QLM__N_MATS && st == QLM_OK; k++) {
+        int64_t K = mat[k]->ne[0], R = mat[k]->ne[1];
+        size_t rs = qlm__row_size(to[k], K);
+        int gptq = !awq && qlm__has_grid(to[k]) && to[k] != QLM_TYPE_Q8_0;
+        out[k] = (uint8_t *)QLM_MALLOC(rs * (size_t)R);
+        if (!out[k]) {
+            st = QLM_ERR_NOMEM;
+            break;
+        }
+        if (gptq) {
+            qlm__gptq_job gj;
+            if (k == 0 || grp[k] != grp[k - 1]) { /* one factor per input group */
+                QLM_FREE(U);
+                U = (float *)QLM_MALLOC((size_t)(K * K) * sizeof(float));
+                if (!U) {
+                    st = QLM_ERR_NOMEM;
+                    break;
+                }
+                if ((st = qlm__gptq_factor(s->pool, cb.g[grp[k]].H, K, s->p.gptq_damp, U)) != QLM_OK) break;
+            }
+            memset(&gj, 0, sizeof gj);
+            gj.type = to[k];
+            gj.K = K;
+            gj.R = R;
+            gj.W = Wf[k];
+            gj.U = U;
+            gj.qw = qw[grp[k]];
+            gj.out = out[k];
+            qlm__pool_run(s->pool, qlm__gptq_rows, &gj);
+            if (gj.oom) st = QLM_ERR_NOMEM;
+            if (st == QLM_OK && s->lg.fn) {
+                double e[3];
+                qlm__sampled_errors(Wf[k], out[k], to[k], K, R, cb.g[grp[k]].H, qw[grp[k]], e);
+                qlm__log(&s->lg, QLM_LOG_INFO,
+                         "%s: output error on %d rows: RTN %.4g, imatrix RTN %.4g, GPTQ %.4g (%+.0f%%)",
+                         mat[k]->name, (int)QLM__MIN(R, QLM__AWQ_ROWS), e[0], e[1], e[2],
+                         e[0] > 0 ? 100.0 * (e[2] / e[0] - 1) : 0.0);
+            }
+        } else {
+            for (r = 0; r < R; r++)
+                qlm__quantize_row(to[k], Wf[k] + r * K, out[k] + (size_t)r * rs, K, qw[grp[k]]);
+        }
+    }
+    QLM_FREE(U);
+    for (k = 0; k < QLM__N_MATS; k++) QLM_FREE(Wf[k]);
+    for (g = 0; g < QLM__G_COUNT; g++) {
+        QLM_FREE(cb.g[g].H);
+        QLM_FREE(cb.g[g].sum2);
+        QLM_FREE(cb.g[g].sum_abs);
+        QLM_FREE(qw[g]);
+        QLM_FREE(sc[g]);
+    }
+    if (st == QLM_ERR_NOMEM) qlm__errorf("out of memory quantising layer %d", il);
+    return st;
+}
+
+static int qlm__qt_cmp(const void *a, const void *b) {
+    const qlm__qt *x = (const qlm__qt *)a, *y = (const qlm__qt *)b;
+    if (x->layer != y->layer) return x->layer < y->layer ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Metadata of the input that the output must not carry over. */
+static int qlm__q_skip_key(qlm__str k) {
+    static const char *const drop[] = {"general.file_type", "general.quantization_version",
+                                       "split.no", "split.count", "split.tensors.count"};
+    size_t i;
+    for (i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (qlm__str_eq(k, drop[i])) return 1;
+    return (k.len >= 4 && memcmp(k.ptr, "qlm.", 4) == 0) ||
+           (k.len >= 17 && memcmp(k.ptr, "quantize.imatrix.", 17) == 0);
+}
+
+/* Plan the output: the rules' facts from the metadata, the --tensor-type overrides, the
+   tensors in llama.cpp's order (by layer, then name) and each one's output type. */
+static qlm_status qlm__q_plan(qlm__qstate *s, qlm__rules *ru, const qlm__ftype_info *ft,
+                              const qlm_quantize_params *p, int64_t *n_quantised_in, int *any_fp8) {
+    qlm_status st = QLM_OK;
+    char arch[64] = "";
+    int64_t i;
+    int k;
+    /* the rules' facts about the model */
+    {
+        int64_t kv = qlm__gguf_find(s->g, "general.architecture");
+        if (kv >= 0 && qlm__gguf_kv_type(s->g, kv) == QLM__GGUF_STR) {
+            qlm__str a = qlm__gguf_get_str(s->g, kv);
+            snprintf(arch, sizeof arch, "%.*s", (int)QLM__MIN(a.len, 63), a.ptr);
+        }
+    }
+    ru->ftype = ft->ftype;
+    ru->def = ft->type;
+    ru->pure = p->pure;
+    ru->has_imatrix = s->has_im;
+    ru->tied = qlm__gguf_find_tensor(s->g, "output.weight") < 0;
+    ru->is_falcon = strcmp(arch, "falcon") == 0;
+    {
+        int64_t v;
+        if (qlm__q_meta_int(s->g, arch, "block_count", &v)) ru->n_layer = (int)v;
+        if (qlm__q_meta_int(s->g, arch, "expert_count", &v)) ru->n_expert = (int)v;
+        {
+            int64_t nh = 0, nkv = 0;
+            qlm__q_meta_int(s->g, arch, "attention.head_count", &nh);
+            if (!qlm__q_meta_int(s->g, arch, "attention.head_count_kv", &nkv)) nkv = nh;
+            ru->n_gqa = nkv > 0 ? (int)(nh / nkv) : 1;
+            ru->is_70b = strcmp(arch, "llama") == 0 && ru->n_layer == 80 && nh != nkv;
+        }
+    }
+
+    /* --tensor-type overrides */
+    for (k = 0; p->tensor_types && p->tensor_types[k]; k++) {}
+    if (k) {
+        ru->re_type = (qlm_type *)qlm__calloc((size_t)k, sizeof(qlm_type));
+        ru->re_src = p->tensor_types;
+#if !defined(_WIN32)
+        ru->re = (regex_t *)qlm__calloc((size_t)k, sizeof(regex_t));
+        if (!ru->re) st = QLM_ERR_NOMEM;
+#endif
+        if (!ru->re_type) st = QLM_ERR_NOMEM;
+        for (k = 0; st == QLM_OK && p->tensor_types[k]; k++) {
+            const char *spec = p->tensor_types[k], *eq = strchr(spec, '=');
+            char pat[256];
+            int t;
+            if (!eq || eq == spec || !eq[1] || (size_t)(eq - spec) >= sizeof pat) {
+                qlm__errorf("--tensor-type '%s': expected PATTERN=TYPE", spec);
+                st = QLM_ERR_INVALID_ARG;
+                break;
+            }
+            memcpy(pat, spec, (size_t)(eq - spec));
+            pat[eq - spec] = 0;
+            {
+                char *c;
+                for (c = pat; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+            }
+            if ((t = qlm__type_by_name(eq + 1)) < 0) {
+                qlm__errorf("--tensor-type '%s': unknown tensor type '%s'", spec, eq + 1);
+                st = QLM_ERR_INVALID_ARG;
+                break;
+            }
+            ru->re_type[k] = (qlm_type)t;
+#if !defined(_WIN32)
+            if (regcomp(&ru->re[k], pat, REG_EXTENDED | REG_NOSUB) != 0) {
+                qlm__errorf("--tensor-type '%s': bad regular expression", spec);
+                st = QLM_ERR_INVALID_ARG;
+                break;
+            }
+#endif
+            ru->n_re = k + 1;
+        }
+        if (st != QLM_OK) return st;
+    }
+
+    /* the tensors in llama.cpp's order (by layer, then name) and their types */
+    s->n_t = s->g->n_tensors;
+    s->t = (qlm__qt *)qlm__calloc((size_t)(s->n_t ? s->n_t : 1), sizeof(qlm__qt));
+    if (!s->t) {
+        return QLM_ERR_NOMEM;
+    }
+    for (i = 0; i < s->n_t; i++) {
+        const qlm__gguf_tensor *gt = &s->g->tensors[i];
+        int layer = -1;
+        char nm[80];
+        snprintf(nm, sizeof nm, "%.*s", (int)gt->name.len, gt->name.ptr);
+        if (sscanf(nm, "blk.%d.", &layer) != 1) layer = -1;
+        s->t[i].src = i;
+        s->t[i].layer = layer;
+        s->t[i].from = gt->type;
+        {
+            char *d = qlm__strndup(gt->name.ptr, (size_t)gt->name.len);
+            if (!d || qlm__q_keep(s, (uint8_t *)d) != QLM_OK) {
+                QLM_FREE(d);
+                st = QLM_ERR_NOMEM;
+                return st;
+            }
+            s->t[i].name = d;
+        }
+    }
+    qsort(s->t, (size_t)s->n_t, sizeof *s->t, qlm__qt_cmp);
+    for (i = 0; i < s->n_t; i++) {
+        if (qlm__category(s->t[i].name) == QLM__CAT_ATTN_V || qlm__category(s->t[i].name) == QLM__CAT_ATTN_QKV ||
+            qlm__category(s->t[i].name) == QLM__CAT_ATTN_KV_B)
+            ru->n_attn_v++;
+    }
+    for (i = 0; i < s->n_t; i++) {
+        const qlm__gguf_tensor *gt = &s->g->tensors[s->t[i].src];
+        s->t[i].to = qlm__choose_type(ru, s->t[i].name, gt->n_dims, gt->ne[0], gt->type, &s->lg);
+        if (s->t[i].to != s->t[i].from && qlm__type_traits[s->t[i].from].is_quantized) (*n_quantised_in)++;
+        if (s->t[i].to == QLM_TYPE_FP8_E4M3) *any_fp8 = 1;
+        s->work_total += (double)qlm__nel(gt);
+        if (s->m && s->t[i].layer >= 0 && s->t[i].layer < ru->n_layer && gt->n_dims >= 2)
+            s->work_total += (double)qlm__nel(gt); /* calibration counts as much again */
+        if (s->m && (s->t[i].layer < 0 || s->t[i].layer >= ru->n_layer)) s->t[i].layer = -1;
+    }
+    return QLM_OK;
+}
+
+QLM_API qlm_quantize_params qlm_quantize_default_params(void) {
+    qlm_quantize_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path, qlm_quantize_params p) {
+    qlm__qstate s;
+    qlm__rules ru;
+    qlm__gguf_writer w;
+    const qlm__ftype_info *ft;
+    qlm_status st = QLM_OK;
+    char *tmp = NULL;
+    int64_t i, n_quantised_in = 0;
+    int k, any_fp8 = 0;
+    static const char *const method_name[] = {"rtn", "awq", "gptq"};
+    memset(&s, 0, sizeof s);
+    memset(&ru, 0, sizeof ru);
+    memset(&w, 0, sizeof w);
+    s.lg.fn = p.log_fn;
+    s.lg.user = p.log_user;
+    if (!in_path || !out_path) {
+        qlm__errorf("qlm_quantize: missing input or output path");
+        return QLM_ERR_INVALID_ARG;
+    }
+    ft = qlm__ftype_find(p.type ? p.type : "Q8_0");
+    if (!ft) {
+        qlm__errorf("unknown quantisation type '%s' (F32 F16 BF16 Q8_0 Q5_0 Q5_1 Q4_0 Q4_1 Q2_K "
+                    "Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K FP8)", p.type);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if ((int)p.method < QLM_QUANT_RTN || (int)p.method > QLM_QUANT_GPTQ) {
+        qlm__errorf("unknown quantisation method %d", (int)p.method);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (p.method != QLM_QUANT_RTN && (!p.calib_text || p.calib_len == 0)) {
+        qlm__errorf("--method %s needs calibration text", method_name[p.method]);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (p.calib_ctx < 0 || p.calib_chunks < 0 || p.n_threads < 0) {
+        qlm__errorf("negative calibration context, chunk count or thread count");
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (!(p.gptq_damp >= 0) || p.gptq_damp > 100) {
+        qlm__errorf("GPTQ damping %g out of range [0, 100]", (double)p.gptq_damp);
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (p.gptq_damp == 0) p.gptq_damp = 0.01f;
+    if (!p.calib_ctx) p.calib_ctx = 512;
+    if (!p.calib_chunks) p.calib_chunks = 8;
+    if (!p.n_threads) p.n_threads = qlm__n_cpus();
+    if (p.n_threads > 256) p.n_threads = 256;
+    {
+        struct stat a, b;
+        if (strcmp(in_path, out_path) == 0 ||
+            (stat(in_path, &a) == 0 && stat(out_path, &b) == 0 && a.st_dev == b.st_dev &&
+             a.st_ino == b.st_ino)) {
+            qlm__errorf("the output %s is the input file", out_path);
+            return QLM_ERR_INVALID_ARG;
+        }
+    }
+    s.p = p;
+    s.out_path = out_path;
+
+    /* input: the GGUF alone for RTN, the whole model (forward passes) for AWQ / GPTQ */
+    if (p.method == QLM_QUANT_RTN) {
+        st = qlm__gguf_open(in_path, &s.g);
+    } else {
+        qlm_model_params mp = qlm_model_default_params();
+        mp.log_fn = p.log_fn;
+        mp.log_user = p.log_user;
+        st = qlm_model_load(in_path, mp, &s.m);
+        if (st == QLM_OK) s.g = s.m->gguf;
+    }
+    if (st != QLM_OK) goto done;
+    if (p.imatrix_path) {
+        if ((st = qlm__imatrix_read(p.imatrix_path, &s.im, &s.lg)) != QLM_OK) goto done;
+        s.has_im = 1;
+        qlm__log(&s.lg, QLM_LOG_INFO, "%s: %d importance matrix entries from %d chunks",
+                 p.imatrix_path, s.im.n_e, s.im.chunk_count);
+    }
+    if ((st = qlm__pool_new(p.n_threads, &s.pool)) != QLM_OK) goto done;
+
+    if ((st = qlm__q_plan(&s, &ru, ft, &p, &n_quantised_in, &any_fp8)) != QLM_OK) goto done;
+    if (n_quantised_in)
+        qlm__log(&s.lg, QLM_LOG_INFO,
+                 "%lld input tensors are already quantised: they are dequantised to F32 first, "
+                 "so the result can be no better than the input", (long long)n_quantised_in);
+
+    /* the header: metadata copied (but for the keys this run rewrites), then the tensors */
+    for (i = 0; i < s.g->n_kv; i++)
+        if (!qlm__q_skip_key(s.g->kv[i].key)) qlm__gw_copy_kv(&w, s.g, i);
+    qlm__gw_u32(&w, "general.quantization_version", 2);
+    if (ft->ftype >= 0) qlm__gw_u32(&w, "general.file_type", (uint32_t)ft->ftype);
+    qlm__gw_string(&w, "qlm.quantize.method", method_name[p.method]);
+    if (any_fp8) {
+        qlm__gw_string(&w, "qlm.fp8.format", "e4m3fn");
+        qlm__gw_u32(&w, "qlm.fp8.block_size", QLM__QK_FP8);
+    }
+    if (s.has_im) {
+        qlm__gw_string(&w, "quantize.imatrix.file", p.imatrix_path);
+        if (s.im.dataset[0]) qlm__gw_string(&w, "quantize.imatrix.dataset", s.im.dataset);
+        qlm__gw_i32(&w, "quantize.imatrix.entries_count", s.im.n_e);
+        qlm__gw_i32(&w, "quantize.imatrix.chunks_count", s.im.chunk_count);
+    }
+    for (i = 0; i < s.n_t && st == QLM_OK; i++) {
+        const qlm__gguf_tensor *gt = &s.g->tensors[s.t[i].src];
+        st = qlm__gw_tensor_add(&w, s.t[i].name, s.t[i].to, gt->n_dims, gt->ne, NULL);
+    }
+    if (st == QLM_OK && w.oom) st = QLM_ERR_NOMEM;
+    if (st != QLM_OK) goto done;
+    s.align = w.alignment ? w.alignment : QLM__GGUF_DEFAULT_ALIGN;
+
+    /* calibration tokens */
+    if (s.m) {
+        if ((st = qlm__calib_tokens(s.m, p.calib_text, p.calib_len, p.calib_ctx, p.calib_chunks,
+                                    &s.toks, &s.n_chunks)) != QLM_OK)
+            goto done;
+        qlm__log(&s.lg, QLM_LOG_INFO, "calibration: %d chunks of %d tokens", s.n_chunks, p.calib_ctx);
+        s.state = (float *)QLM_MALLOC((size_t)s.n_chunks * (size_t)p.calib_ctx *
+                                      (size_t)s.m->hp.n_embd * sizeof(float));
+        if (!s.state) {
+            qlm__errorf("out of memory for the calibration activations");
+            st = QLM_ERR_NOMEM;
+            goto done;
+        }
+        if ((st = qlm__q_walk(&s, -1, NULL, NULL)) != QLM_OK) goto done;
+    }
+
+    tmp = (char *)QLM_MALLOC(strlen(out_path) + 5);
+    if (!tmp) {
+        st = QLM_ERR_NOMEM;
+        goto done;
+    }
+    sprintf(tmp, "%s.tmp", out_path);
+    s.f = fopen(tmp, "wb");
+    if (!s.f) {
+        qlm__errorf("%s: cannot create: %s", tmp, strerror(errno));
+        st = QLM_ERR_IO;
+        goto done;
+    }
+    if (!qlm__gw_header(&w, s.f, &s.pos) || !qlm__gw_pad(s.f, &s.pos, s.align)) {
+        qlm__errorf("%s: write failed: %s", tmp, strerror(errno));
+        st = QLM_ERR_IO;
+    }
+
+    for (i = 0; i < s.n_t && st == QLM_OK;) {
+        int il = s.t[i].layer;
+        int64_t i1 = i;
+        while (i1 < s.n_t && s.t[i1].layer == il) i1++;
+        if (!s.m || il < 0 || il >= ru.n_layer) {
+            for (; i < i1 && st == QLM_OK; i++) {
+                st = qlm__q_tensor_rtn(&s, i);
+                if (st == QLM_OK && !qlm__gw_pad(s.f, &s.pos, s.align)) st = QLM_ERR_IO;
+            }
+            continue;
+        }
+        {   /* a layer with AWQ / GPTQ */
+            qlm__layer *L = &s.m->layers[il];
+            qlm__tensor *mat[QLM__N_MATS];
+            qlm_type to[QLM__N_MATS];
+            uint8_t *out[QLM__N_MATS] = {0};
+            float *na = NULL, *nf = NULL, *bv = NULL;
+            int64_t q;
+            mat[0] = L->wq, mat[1] = L->wk, mat[2] = L->wv, mat[3] = L->wo;
+            mat[4] = L->gate, mat[5] = L->up, mat[6] = L->down;
+            for (k = 0; k < QLM__N_MATS; k++) {
+                to[k] = mat[k]->type;
+                for (q = i; q < i1; q++)
+                    if (&s.m->w[s.t[q].src] == mat[k]) to[k] = s.t[q].to;
+            }
+            st = qlm__q_layer(&s, il, i, to, out, &na, &nf, &bv);
+            for (k = 0; k < QLM__N_MATS; k++)
+                if (out[k] && qlm__q_keep(&s, out[k]) != QLM_OK) {
+                    QLM_FREE(out[k]);
+                    out[k] = NULL;
+                    st = QLM_ERR_NOMEM;
+                }
+            if ((na && qlm__q_keep(&s, (uint8_t *)na) != QLM_OK) ||
+                (nf && qlm__q_keep(&s, (uint8_t *)nf) != QLM_OK) ||
+                (bv && qlm__q_keep(&s, (uint8_t *)bv) != QLM_OK))
+                st = QLM_ERR_NOMEM;
+            for (; i < i1 && st == QLM_OK; i++) {
+                qlm__tensor *wt = &s.m->w[s.t[i].src];
+                const void *data = NULL;
+                size_t size = 0;
+                for (k = 0; k < QLM__N_MATS; k++)
+                    if (wt == mat[k]) {
+                        data = out[k];
+                        size = qlm__row_size(to[k], wt->ne[0]) * (size_t)(wt->ne[1] * wt->ne[2] * wt->ne[3]);
+                    }
+                if (na && wt == L->attn_norm) data = na, size = (size_t)wt->ne[0] * 4;
+                if (nf && wt == L->ffn_norm) data = nf, size = (size_t)wt->ne[0] * 4;
+                if (bv && wt == L->bv) data = bv, size = (size_t)wt->ne[0] * 4;
+                if (data) {
+                    if ((st = qlm__q_progress(&s, i, NULL, 0)) == QLM_OK)
+                        st = qlm__q_write(&s, data, size);
+                    s.work_done += (double)(wt->ne[0] * wt->ne[1] * wt->ne[2] * wt->ne[3]);
+                } else {
+                    st = qlm__q_tensor_rtn(&s, i);
+                }
+                if (st == QLM_OK && !qlm__gw_pad(s.f, &s.pos, s.align)) st = QLM_ERR_IO;
+            }
+            /* later layers' calibration sees this layer as it was written */
+            if (st == QLM_OK) {
+                for (k = 0; k < QLM__N_MATS; k++) qlm__retarget(mat[k], to[k], out[k]);
+                if (na) L->attn_norm->data = na;
+                if (nf) L->ffn_norm->data = nf;
+                if (bv) L->bv->data = bv;
+                if (il + 1 < ru.n_layer) st = qlm__q_walk(&s, il, NULL, NULL);
+            }
+            i = i1;
+        }
+    }
+    if (st == QLM_OK) st = qlm__q_progress(&s, s.n_t ? s.n_t - 1 : 0, "done", 0);
+    if (s.f) {
+        if (fclose(s.f) != 0 && st == QLM_OK) {
+            qlm__errorf("%s: write failed: %s", tmp, strerror(errno));
+            st = QLM_ERR_IO;
+        }
+        s.f = NULL;
+        if (st == QLM_OK && rename(tmp, out_path) != 0) {
+            qlm__errorf("cannot rename %s to %s: %s", tmp, out_path, strerror(errno));
+            st = QLM_ERR_IO;
+        }
+        if (st != QLM_OK) remove(tmp);
+    }
+    if (st == QLM_OK)
+        qlm__log(&s.lg, QLM_LOG_INFO, "%s: %lld tensors, %llu bytes, %s", out_path,
+                 (long long)s.n_t, (unsigned long long)s.pos, method_name[p.method]);
+    if (st == QLM_OK && ru.n_fallback)
+        qlm__log(&s.lg, QLM_LOG_INFO, "%d tensors needed a fallback type", ru.n_fallback);
+done:
+    if (s.f) {
+        fclose(s.f);
+        remove(tmp);
+    }
+    if (st == QLM_ERR_NOMEM && !qlm__err_buf[0]) qlm__errorf("out of memory");
+    QLM_FREE(tmp);
+    QLM_FREE(s.t);
+    QLM_FREE(s.toks);
+    QLM_FREE(s.state);
+#if !defined(_WIN32)
+    for (k = 0; k < ru.n_re; k++) regfree(&ru.re[k]);
+    QLM_FREE(ru.re);
+#endif
+    QLM_FREE(ru.re_type);
+    qlm__gw_free(&w);
+    qlm__imatrix_free(&s.im);
+    qlm__pool_free(s.pool);
+    if (s.m) qlm_model_free(s.m);
+    else qlm__gguf_close(s.g);
+    while (s.n_keep > 0) QLM_FREE(s.keep[--s.n_keep]);
+    QLM_FREE(s.keep);
+    return st;
+}
+
+/* ---- qlm_imatrix ------------------------------------------------------------------------- */
+
+QLM_API qlm_imatrix_params qlm_imatrix_default_params(void) {
+    qlm_imatrix_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+typedef struct {
+    const qlm_imatrix_params *p;
+    int32_t n;
+} qlm__imat_pu;
+
+static int qlm__imat_progress(void *u, int32_t done) {
+    qlm__imat_pu *pu = (qlm__imat_pu *)u;
+    return pu->p->progress_fn ? pu->p->progress_fn((float)done / (float)pu->n, pu->p->progress_user) : 0;
+}
+
+QLM_API qlm_status qlm_imatrix(const char *model_path, const char *text, size_t text_len,
+                               const char *out_path, qlm_imatrix_params p) {
+    qlm_model *m = NULL;
+    qlm_model_params mp = qlm_model_default_params();
+    qlm__imatrix im;
+    qlm__calib cb;
+    qlm__imat_pu pu;
+    qlm_status st;
+    int32_t *toks = NULL, n_chunks = 0;
+    int64_t il, k;
+    char *tmp = NULL;
+    memset(&im, 0, sizeof im);
+    memset(&cb, 0, sizeof cb);
+    if (!model_path || !out_path || !text) {
+        qlm__errorf("qlm_imatrix: missing model, text or output path");
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (p.n_ctx < 0 || p.n_chunks < 0 || p.n_threads < 0) {
+        qlm__errorf("qlm_imatrix: negative context, chunk count or thread count");
+        return QLM_ERR_INVALID_ARG;
+    }
+    if (!p.n_ctx) p.n_ctx = 512;
+    if (!p.n_threads) p.n_threads = qlm__n_cpus();
+    mp.log_fn = p.log_fn;
+    mp.log_user = p.log_user;
+    if ((st = qlm_model_load(model_path, mp, &m)) != QLM_OK) return st;
+    st = qlm__calib_tokens(m, text, text_len, p.n_ctx, p.n_chunks, &toks, &n_chunks);
+    cb.entry_of = (int32_t *)QLM_MALLOC((size_t)(m->n_w ? m->n_w : 1) * sizeof(int32_t));
+    if (st == QLM_OK && !cb.entry_of) st = QLM_ERR_NOMEM;
+    for (k = 0; st == QLM_OK && k < m->n_w; k++) cb.entry_of[k] = -1;
+    for (il = 0; st == QLM_OK && il < m->hp.n_layer; il++) {
+        qlm__layer *L = &m->layers[il];
+        qlm__tensor *mats[QLM__N_MATS];
+        mats[0] = L->wq, mats[1] = L->wk, mats[2] = L->wv, mats[3] = L->wo;
+        mats[4] = L->gate, mats[5] = L->up, mats[6] = L->down;
+        for (k = 0; k < QLM__N_MATS; k++) {
+            if (!qlm__imatrix_add(&im, mats[k]->name, mats[k]->ne[0])) {
+                st = QLM_ERR_NOMEM;
+                break;
+            }
+            cb.entry_of[mats[k] - m->w] = im.n_e - 1;
+        }
+    }
+    if (st == QLM_OK) {
+        cb.m = m;
+        cb.im = &im;
+        cb.n_ctx = p.n_ctx;
+        cb.n_chunks = n_chunks;
+        cb.n_threads = p.n_threads;
+        cb.toks = toks;
+        cb.layer = -1;
+        pu.p = &p;
+        pu.n = n_chunks;
+        qlm__log(&m->log, QLM_LOG_INFO, "imatrix: %d chunks of %d tokens", n_chunks, p.n_ctx);
+        st = qlm__calib_run(&cb, qlm__imat_progress, &pu);
+    }
+    if (st == QLM_OK) {
+        im.chunk_count = n_chunks;
+        im.chunk_size = p.n_ctx;
+        snprintf(im.dataset, sizeof im.dataset, "%s", p.dataset ? p.dataset : "");
+        tmp = (char *)QLM_MALLOC(strlen(out_path) + 5);
+        if (!tmp) st = QLM_ERR_NOMEM;
+        else {
+            sprintf(tmp, "%s.tmp", out_path);
+            st = qlm__imatrix_write(&im, tmp);
+            if (st == QLM_OK && rename(tmp, out_path) != 0) {
+                qlm__errorf("cannot rename %s to %s: %s", tmp, out_path, strerror(errno));
+                remove(tmp);
+                st = QLM_ERR_IO;
+            }
+        }
+    }
+    if (st == QLM_ERR_NOMEM && !qlm__err_buf[0]) qlm__errorf("out of memory");
+    QLM_FREE(tmp);
+    QLM_FREE(toks);
+    QLM_FREE(cb.entry_of);
+    qlm__imatrix_free(&im);
+    qlm_model_free(m);
     return st;
 }
 

@@ -35,6 +35,8 @@ run "gemma3 golden" "$build/test_model" "$gemma" test/fixtures/gemma3_golden.txt
 qwen="${QLM_TEST_QWEN:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}"
 run "qwen2 tokenizer" "$build/test_tokenizer" --fixture "$qwen" test/fixtures/qwen2_tokenize.txt
 run "qwen2 golden" "$build/test_model" "$qwen" test/fixtures/qwen2_golden.txt --golden-only
+run "quantize units" "$build/test_quant" "$model"
+run "quantize end to end" bash test/test_quant.sh "$build" "$bin" "$model"
 run "compile gates" bash test/compile_gates.sh
 run "embedding example" bash test/embed/run.sh
 run "cli" bash test/test_cli.sh "$bin" "$model" "$qwen"
