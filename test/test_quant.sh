@@ -43,10 +43,13 @@ sub "llama.cpp's types and bytes" "$build/test_quant" "$MODEL" --fixture test/fi
 # Tolerances: Q8_0 as the SmolLM2 golden test. On the Q4_K_M file llama.cpp's own logits at
 # the 3rd and 4th prompt positions of record 1 move by up to 0.89 between one llama_decode of
 # the prompt and one token at a time (its batched and single-row K-quant paths round
-# differently); qlm is 1.1-1.4 away there, so that file gets a top-5 tolerance of 1.5.
+# differently); qlm is 1.1-1.4 away there, so that file gets a top-5 tolerance of 1.5 and,
+# consistently, a near-tie of 1.0 (a greedy step can flip wherever llama.cpp's top-two gap is
+# below the logit difference allowed; seen at record 1 step 20 after the KV-cache attention
+# changed its summation order).
 for ft in Q4_K_M Q8_0; do
     lc=$(echo "$ft" | tr 'A-Z' 'a-z')
-    tol="0.75 0.4"; [ "$ft" = Q4_K_M ] && tol="1.5 0.4"
+    tol="0.75 0.4"; [ "$ft" = Q4_K_M ] && tol="1.5 1.0"
     fx=test/fixtures/quant_${lc}_golden.txt
     f=$tmp/smollm2_$ft.gguf
     want=$(grep -m1 '^# model ' "$fx" | awk '{print $5}')
