@@ -447,6 +447,105 @@ static void test_dot4(const char *vname) {
     }
 }
 
+/* ---- batched matmul (GEMM) kernels --------------------------------------- */
+
+/* Limits for the GEMM kernels, relative to M of each (row, token) dot (see the top).  Every
+ * one is EXACT: the kernels sum integers exactly and repeat the reference's float
+ * expressions per (row, token) in its order, only with tokens in vector lanes. */
+typedef struct { qlm_type type; double tol; } gemm_case;
+static const gemm_case k_gemm_cases[] = {
+    {QLM_TYPE_Q4_0, EXACT}, {QLM_TYPE_Q4_1, EXACT}, {QLM_TYPE_Q5_0, EXACT}, {QLM_TYPE_Q5_1, EXACT},
+    {QLM_TYPE_Q8_0, EXACT}, {QLM_TYPE_Q3_K, EXACT}, {QLM_TYPE_Q4_K, EXACT}, {QLM_TYPE_Q5_K, EXACT},
+    {QLM_TYPE_Q6_K, EXACT},
+};
+#define N_GEMM_CASES ((int)(sizeof k_gemm_cases / sizeof k_gemm_cases[0]))
+
+/* What qlm__op_mul_mat does, on one thread: prep every group, unpack every tile, run it.
+   grp and wt must hold one group / one tile (64-byte aligned). */
+static void run_gemm(const qlm__gemm_kernel *gk, qlm_type type, int K, const uint8_t *w, size_t bw, int N,
+                     const uint8_t *xq, size_t xrow, int T, float *y, size_t ys, uint8_t *grp, uint8_t *wt) {
+    int g, n0;
+    for (g = 0; g * gk->lanes < T; g++) {
+        int nt = T - g * gk->lanes < gk->lanes ? T - g * gk->lanes : gk->lanes;
+        gk->prep(K, xq + (size_t)g * gk->lanes * xrow, xrow, nt, gk->lanes, grp);
+        for (n0 = 0; n0 < N; n0 += gk->rows) {
+            int nr = N - n0 < gk->rows ? N - n0 : gk->rows;
+            gk->unpack(K, w + (size_t)n0 * bw, bw, nr, gk->rows, wt);
+            gk->tile(K, wt, grp, nr, nt, y + (size_t)g * gk->lanes * ys + n0, ys);
+        }
+    }
+    (void)type;
+}
+
+#define GEMM_MAXN 9
+#define GEMM_MAXT 37
+static uint8_t *aligned64(uint8_t *p) { return p + ((64 - ((uintptr_t)p & 63)) & 63); }
+
+/* Every (row, token) result of the variant's GEMM bit-identical to the reference dot, for
+   tiles and groups cut short (N, T not multiples of rows / lanes), rows 2-byte aligned,
+   outputs with a stride wider than N (the gaps must stay untouched). */
+static void test_gemm(const qlm__kernels *k, const char *vname) {
+    static uint8_t w[GEMM_MAXN * (MAX_BYTES / 4)], x[GEMM_MAXT * (MAX_BYTES / 4)];
+    static uint8_t grp_raw[QLM__GEMM_MAX_LANES * 548 * 8 + 64], wt_raw[QLM__GEMM_MAX_ROWS * 552 * 8 + 64];
+    static float ref[GEMM_MAXT * (GEMM_MAXN + 3)], got[GEMM_MAXT * (GEMM_MAXN + 3)];
+    uint8_t *grp = aligned64(grp_raw), *wt = aligned64(wt_raw);
+    int ci, li, trial;
+    for (ci = 0; ci < N_GEMM_CASES; ci++) {
+        const gemm_case *gc = &k_gemm_cases[ci];
+        const dot_case *c = find_dot_case(gc->type);
+        const qlm__type_traits_t *tt = &qlm__type_traits[gc->type];
+        const qlm__gemm_kernel *gk = k->gemm[gc->type];
+        static const int lens_q[] = {1, 2, 7, 8, 18, 64};
+        static const int lens_k[] = {1, 2, 3, 8};
+        int blk = (int)tt->blck_size, cases = 0, bad = 0, nlens;
+        const int *lens = blk == QLM__QK_K ? lens_k : lens_q;
+        double worst = 0.0;
+        if (!gk) continue;
+        CHECK(gk->lanes <= QLM__GEMM_MAX_LANES && gk->rows <= QLM__GEMM_MAX_ROWS, "%s: gemm %s: lanes %d rows %d",
+              vname, tt->name, gk->lanes, gk->rows);
+        nlens = blk == QLM__QK_K ? 4 : 6;
+        for (li = 0; li < nlens; li++) {
+            int K = lens[li] * blk;
+            for (trial = 0; trial < 8; trial++) {
+                int N = trial ? 1 + (int)rng_below(GEMM_MAXN) : GEMM_MAXN; /* trial 0: whole groups */
+                int T = trial ? 1 + (int)rng_below(GEMM_MAXT) : 2 * gk->lanes, r, t;
+                size_t bw = qlm__row_size(gc->type, K) + 2 * (size_t)(trial % 3);
+                size_t xrow = qlm__row_size(tt->vec_dot_type, K), ys = (size_t)N + (size_t)(trial % 4);
+                for (r = 0; r < N; r++) {
+                    uint8_t *row = w + (size_t)r * bw;
+                    gen_weights(c, row, K, trial % 4);
+                    if (gc->type == QLM_TYPE_Q8_0 && trial % 4 >= 2) /* -128: the GEMM handles it */
+                        for (t = 0; t < K / 32; t++) if (rng_below(2)) row[34 * t + 2 + (int)rng_below(32)] = 0x80;
+                }
+                for (t = 0; t < T; t++) gen_acts(tt->vec_dot_type, x + (size_t)t * xrow, K, (trial + t) % 3);
+                for (t = 0; t < T * (int)ys; t++) ref[t] = got[t] = -7.5f;
+                qlm__gemm_ref(gc->type, K, w, bw, N, x, xrow, T, ref, ys);
+                run_gemm(gk, gc->type, K, w, bw, N, x, xrow, T, got, ys, grp, wt);
+                for (t = 0; t < T; t++)
+                    for (r = 0; r < (int)ys; r++) {
+                        float a = ref[(size_t)t * ys + r], b = got[(size_t)t * ys + r];
+                        double m = 0.0, err;
+                        int ok;
+                        if (r < N) {
+                            m = magnitude(c, w + (size_t)r * bw, x + (size_t)t * xrow, K);
+                            cases++;
+                        }
+                        err = fabs((double)a - (double)b);
+                        if (m > 0.0 && err / m > worst) worst = err / m;
+                        ok = r >= N ? b == -7.5f
+                           : gc->tol == EXACT ? memcmp(&a, &b, sizeof a) == 0 : err <= gc->tol * m + ABS_FLOOR;
+                        if (!ok && bad++ < 3)
+                            printf("  %s gemm %s K=%d N=%d T=%d row %d token %d: ref %.9g, got %.9g\n", vname, tt->name,
+                                   K, N, T, r, t, (double)a, (double)b);
+                    }
+            }
+        }
+        CHECK(bad == 0, "%s: gemm %s: %d of %d results differ from the reference", vname, tt->name, bad, cases);
+        printf("  %-6s gemm %-4s %5d results, worst |diff|/M %.2e (limit %s)\n", vname, tt->name, cases, worst,
+               gc->tol == EXACT ? "exact" : "tol");
+    }
+}
+
 /* ---- coverage: the variant replaces what it should ----------------------- */
 
 static void test_coverage(const qlm__kernels *k, const char *vname) {
@@ -619,6 +718,7 @@ int main(int argc, char **argv) {
         test_quantisers(&k, k_variants[v]);
         test_dots(&k, k_variants[v]);
         test_dot4(k_variants[v]);
+        test_gemm(&k, k_variants[v]);
     }
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;
