@@ -2315,7 +2315,8 @@ static void qlm__kernels_link_kv(qlm__kernels *k) {
    pairs (e, e + 8) of one lane l and one scale group s, pair index p = 16 l + s:
      group: P[128][lanes] u32: int16 pair (a[16s+l], a[16s+l+8]); D[lanes] float: y.d;
             B[8][lanes] u32: int16 pair (bsums[2j], bsums[2j+1])                548 B/token
-     tile:  W[rows][128] u32: int16 pair (scale * code) of the same elements;
+     tile:  W[rows][128] u32: int16 pair (scale * code) of the same elements, but in the order
+            p = 8 s + l (unpacking needs no transposition; tiles broadcast single words);
             DX[rows], DM[rows] float: d, dmin (0 without a min);
             M[rows][8] u32: int16 pair (min_j, min_j) (0 without a min)         552 B/row */
 
@@ -2367,13 +2368,13 @@ static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8(int64_t K, const uint8_t *xq, si
         }
     }
 }
-static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_0(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_0_ref(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
     qlm__gemm_prep_q8(K, xq, xrow, nt, L, grp, 0);
 }
-static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_1(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_1_ref(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
     qlm__gemm_prep_q8(K, xq, xrow, nt, L, grp, 1);
 }
-static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_K(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_K_ref(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
     int64_t sb, nsb = K / QLM__QK_K;
     int t, l, s, j;
     for (sb = 0; sb < nsb; sb++) {
@@ -2476,7 +2477,7 @@ static QLM__MAYBE_UNUSED void qlm__gemm_unpack32(qlm_type type, int64_t K, const
     }
 }
 #define QLM__GEMM_UNPACK32(T, TYPE)                                                                \
-    static QLM__MAYBE_UNUSED void qlm__gemm_unpack_##T(int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) { \
+    static QLM__MAYBE_UNUSED void qlm__gemm_unpack_##T##_ref(int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) { \
         qlm__gemm_unpack32(TYPE, K, w, bw, nr, R, wt);                                             \
     }
 QLM__GEMM_UNPACK32(q4_0, QLM_TYPE_Q4_0)
@@ -2560,9 +2561,9 @@ static QLM__MAYBE_UNUSED void qlm__gemm_unpackK(qlm_type type, int64_t K, const 
                 continue;
             }
             qlm__gemm_codesK(type, w + (size_t)r * bw + (size_t)sb * bs, a, sc16, &d, &dmin, mn);
-            for (l = 0; l < 8; l++)
-                for (s = 0; s < 16; s++)
-                    W[16 * l + s] = qlm__pair16(sc16[s] * a[16 * s + l], sc16[s] * a[16 * s + l + 8]);
+            for (s = 0; s < 16; s++)
+                for (l = 0; l < 8; l++)
+                    W[8 * s + l] = qlm__pair16(sc16[s] * a[16 * s + l], sc16[s] * a[16 * s + l + 8]);
             DX[r] = d;
             DM[r] = dmin;
             for (j = 0; j < 8; j++) M[8 * r + j] = qlm__pair16(mn[j], mn[j]);
@@ -2570,7 +2571,7 @@ static QLM__MAYBE_UNUSED void qlm__gemm_unpackK(qlm_type type, int64_t K, const 
     }
 }
 #define QLM__GEMM_UNPACKK(T, TYPE)                                                                 \
-    static QLM__MAYBE_UNUSED void qlm__gemm_unpack_##T(int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) { \
+    static QLM__MAYBE_UNUSED void qlm__gemm_unpack_##T##_ref(int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) { \
         qlm__gemm_unpackK(TYPE, K, w, bw, nr, R, wt);                                              \
     }
 QLM__GEMM_UNPACKK(q3_K, QLM_TYPE_Q3_K)
@@ -3712,6 +3713,8 @@ QLM__X86_BLOCK32_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_ss8_v
    through a 4x4 transpose inside each 128-bit lane: 4 consecutive floats per token. */
 
 #define QLM__X86_GEMM_ROWS 4
+/* full unrolling of the loops over rows / steps, so accumulators live in registers */
+#define QLM__UNROLL _Pragma("GCC unroll 16")
 
 /* qlm__x86_opaque for registers that may be zmm16-31 */
 #define qlm__x86_opaque_v(v) __asm__("" : "+v"(v))
@@ -3734,6 +3737,277 @@ static inline void qlm__gemm_store_t(const float *u, int n128, int nr, int nt, f
     }
 }
 
+/* -- layout converters (AVX2, used by both variants): twins of the >>kernels `_ref` ones,
+   byte-identical (test_kernels). */
+
+/* byte e of the result = 0x10 if bit e of the little-endian word at qh is set (q5 fifth bits) */
+static inline QLM__AVX2 __m256i qlm__qh_bits_avx2(const uint8_t *qh) {
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    uint32_t w;
+    __m256i v;
+    memcpy(&w, qh, 4);
+    v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)w),
+                            _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm_unpack32_avx2(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
+    const size_t bs = qlm__type_traits[type].type_size;
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    int64_t b, nb = K / 32;
+    int r;
+    for (b = 0; b < nb; b++) {
+        uint8_t *o = wt + (size_t)b * 44 * (size_t)R;
+        int32_t *N = (int32_t *)(o + 32 * R);
+        float *DX = (float *)(o + 36 * R), *MX = DX + R;
+        for (r = 0; r < R; r++) {
+            const uint8_t *blk = w + (size_t)r * bw + (size_t)b * bs;
+            __m256i c, sad;
+            qlm__f16 d = 0, m = 0;
+            if (r >= nr) {
+                _mm256_storeu_si256((__m256i *)(o + 32 * r), _mm256_setzero_si256());
+                N[r] = 0;
+                DX[r] = MX[r] = 0.0f;
+                continue;
+            }
+            switch (type) {
+            case QLM_TYPE_Q4_0: {
+                const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)blk;
+                c = _mm256_sub_epi8(qlm__nib32_avx2(x->qs), _mm256_set1_epi8(8));
+                d = x->d;
+                break;
+            }
+            case QLM_TYPE_Q4_1: {
+                const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)blk;
+                c = qlm__nib32_avx2(x->qs);
+                d = x->d;
+                m = x->m;
+                break;
+            }
+            case QLM_TYPE_Q5_0: {
+                const qlm__block_q5_0 *x = (const qlm__block_q5_0 *)blk;
+                c = _mm256_sub_epi8(_mm256_or_si256(qlm__nib32_avx2(x->qs), qlm__qh_bits_avx2(x->qh)), _mm256_set1_epi8(16));
+                d = x->d;
+                break;
+            }
+            case QLM_TYPE_Q5_1: {
+                const qlm__block_q5_1 *x = (const qlm__block_q5_1 *)blk;
+                c = _mm256_or_si256(qlm__nib32_avx2(x->qs), qlm__qh_bits_avx2(x->qh));
+                d = x->d;
+                m = x->m;
+                break;
+            }
+            default: {
+                const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)blk;
+                c = _mm256_loadu_si256((const __m256i *)x->qs);
+                d = x->d;
+                break;
+            }
+            }
+            _mm256_storeu_si256((__m256i *)(o + 32 * r), c);
+            /* sum of the signed codes: sum of (c + 128) as unsigned bytes, minus 32 * 128 */
+            sad = _mm256_sad_epu8(_mm256_xor_si256(c, x80), _mm256_setzero_si256());
+            sad = _mm256_add_epi64(sad, _mm256_permute4x64_epi64(sad, 0x4e));
+            N[r] = -128 * ((int)(_mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1)) - 32 * 128);
+            DX[r] = qlm__h2f(d);
+            MX[r] = qlm__h2f(m);
+        }
+    }
+}
+#define QLM__GEMM_UNPACK32_AVX2(T, TYPE)                                                           \
+    static QLM__AVX2 void qlm__gemm_unpack_##T##_avx2(int64_t K, const uint8_t *w, size_t bw, int nr, int R, \
+                                                     uint8_t *wt) {                                \
+        qlm__gemm_unpack32_avx2(TYPE, K, w, bw, nr, R, wt);                                        \
+    }
+QLM__GEMM_UNPACK32_AVX2(q4_0, QLM_TYPE_Q4_0)
+QLM__GEMM_UNPACK32_AVX2(q4_1, QLM_TYPE_Q4_1)
+QLM__GEMM_UNPACK32_AVX2(q5_0, QLM_TYPE_Q5_0)
+QLM__GEMM_UNPACK32_AVX2(q5_1, QLM_TYPE_Q5_1)
+QLM__GEMM_UNPACK32_AVX2(q8_0, QLM_TYPE_Q8_0)
+#undef QLM__GEMM_UNPACK32_AVX2
+
+/* Sub-block J of 32 signed codes in element order (v) with the scales of its two 16-element
+   groups -> the 16 words W[8 s + l] of groups s = 2J, 2J + 1: int16 pairs (sc * c[l], sc * c[l + 8]). */
+static inline QLM__AVX2 void qlm__gemm_kpairs_avx2(__m256i v, int sc0, int sc1, uint8_t *W) {
+    __m256i x = _mm256_unpacklo_epi8(v, _mm256_srli_si256(v, 8)); /* per 16: c0 c8 c1 c9 ... c7 c15 */
+    __m256i g0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)), g1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1));
+    _mm256_storeu_si256((__m256i *)W, _mm256_mullo_epi16(g0, _mm256_set1_epi16((short)sc0)));
+    _mm256_storeu_si256((__m256i *)(W + 32), _mm256_mullo_epi16(g1, _mm256_set1_epi16((short)sc1)));
+}
+
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm_unpackK_avx2(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
+    const size_t bs = qlm__type_traits[type].type_size;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+    int64_t sb, nsb = K / QLM__QK_K;
+    int r, j, h, k;
+    for (sb = 0; sb < nsb; sb++) {
+        uint8_t *o = wt + (size_t)sb * 552 * (size_t)R;
+        float *DX = (float *)(o + 512 * R), *DM = DX + R;
+        uint32_t *M = (uint32_t *)(DM + R);
+        for (r = 0; r < R; r++) {
+            const uint8_t *blk = w + (size_t)r * bw + (size_t)sb * bs;
+            uint8_t *W = o + 512 * r;
+            if (r >= nr) {
+                memset(W, 0, 512);
+                DX[r] = DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                continue;
+            }
+            switch (type) {
+            case QLM_TYPE_Q4_K:
+            case QLM_TYPE_Q5_K: {
+                const uint8_t *qs, *qh = NULL, *sc12;
+                uint8_t sc[8], mn[8];
+                qlm__f16 hd, hm;
+                __m256i hb = _mm256_setzero_si256();
+                if (type == QLM_TYPE_Q4_K) {
+                    const qlm__block_q4_K *x = (const qlm__block_q4_K *)blk;
+                    qs = x->qs; sc12 = x->scales; hd = x->d; hm = x->dmin;
+                } else {
+                    const qlm__block_q5_K *x = (const qlm__block_q5_K *)blk;
+                    qs = x->qs; qh = x->qh; sc12 = x->scales; hd = x->d; hm = x->dmin;
+                    hb = _mm256_loadu_si256((const __m256i *)qh);
+                }
+                qlm__k4_unpack_scales(sc12, sc, mn);
+                for (j = 0; j < 4; j++) { /* sub-blocks 2j (low nibbles) and 2j + 1 (high) */
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+                    __m256i c0 = _mm256_and_si256(q, m4), c1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                    if (qh) {
+                        c0 = _mm256_or_si256(c0, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(1)), 4));
+                        c1 = _mm256_or_si256(c1, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(2)), 3));
+                        hb = _mm256_srli_epi16(hb, 2);
+                    }
+                    qlm__gemm_kpairs_avx2(c0, sc[2 * j], sc[2 * j], W + 128 * j);
+                    qlm__gemm_kpairs_avx2(c1, sc[2 * j + 1], sc[2 * j + 1], W + 128 * j + 64);
+                }
+                DX[r] = qlm__h2f(hd);
+                DM[r] = qlm__h2f(hm);
+                for (j = 0; j < 8; j++) M[8 * r + j] = (uint32_t)mn[j] * 0x10001u;
+                break;
+            }
+            case QLM_TYPE_Q6_K: {
+                const qlm__block_q6_K *x = (const qlm__block_q6_K *)blk;
+                const __m256i o32 = _mm256_set1_epi8(32);
+                const int8_t *sc = x->scales;
+                for (h = 0; h < 2; h++, sc += 8) {
+                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+                    __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                    __m256i a0 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)), o32);
+                    __m256i a1 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)), o32);
+                    __m256i a2 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)), o32);
+                    __m256i a3 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)), o32);
+                    qlm__gemm_kpairs_avx2(a0, sc[0], sc[1], W + 256 * h);
+                    qlm__gemm_kpairs_avx2(a1, sc[2], sc[3], W + 256 * h + 64);
+                    qlm__gemm_kpairs_avx2(a2, sc[4], sc[5], W + 256 * h + 128);
+                    qlm__gemm_kpairs_avx2(a3, sc[6], sc[7], W + 256 * h + 192);
+                }
+                DX[r] = qlm__h2f(x->d);
+                DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                break;
+            }
+            default: { /* q3_K: value = 2 low bits + 4 * hmask bit - 4 */
+                const qlm__block_q3_K *x = (const qlm__block_q3_K *)blk;
+                const __m256i one = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+                __m256i hm = _mm256_loadu_si256((const __m256i *)x->hmask);
+                int8_t sc[16];
+                _mm_storeu_si128((__m128i *)sc, qlm__q3k_unpack_scales(x->scales));
+                for (h = 0; h < 2; h++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
+                    for (k = 0; k < 4; k++) {
+                        __m256i a = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(q, m3), _mm256_slli_epi16(_mm256_and_si256(hm, one), 2)), four);
+                        qlm__gemm_kpairs_avx2(a, sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1], W + 256 * h + 64 * k);
+                        q = _mm256_srli_epi16(q, 2);
+                        hm = _mm256_srli_epi16(hm, 1);
+                    }
+                }
+                DX[r] = qlm__h2f(x->d);
+                DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                break;
+            }
+            }
+        }
+    }
+}
+#define QLM__GEMM_UNPACKK_AVX2(T, TYPE)                                                            \
+    static QLM__AVX2 void qlm__gemm_unpack_##T##_avx2(int64_t K, const uint8_t *w, size_t bw, int nr, int R, \
+                                                     uint8_t *wt) {                                \
+        qlm__gemm_unpackK_avx2(TYPE, K, w, bw, nr, R, wt);                                         \
+    }
+QLM__GEMM_UNPACKK_AVX2(q3_K, QLM_TYPE_Q3_K)
+QLM__GEMM_UNPACKK_AVX2(q4_K, QLM_TYPE_Q4_K)
+QLM__GEMM_UNPACKK_AVX2(q5_K, QLM_TYPE_Q5_K)
+QLM__GEMM_UNPACKK_AVX2(q6_K, QLM_TYPE_Q6_K)
+#undef QLM__GEMM_UNPACKK_AVX2
+
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm_prep_q8_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp, const int q8_1) {
+    const size_t bs = q8_1 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0), qoff = q8_1 ? 4 : 2;
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    int64_t b, nb = K / 32;
+    int t, j;
+    for (b = 0; b < nb; b++) {
+        uint8_t *g = grp + (size_t)b * 40 * (size_t)L;
+        float *D = (float *)(g + 32 * L), *S = D + L;
+        for (t = 0; t < L; t++) {
+            const uint8_t *blk = xq + (size_t)t * xrow + (size_t)b * bs;
+            uint32_t v[8];
+            qlm__f16 h[2];
+            if (t < nt) {
+                _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + qoff)), x80));
+                memcpy(h, blk, 4);
+                D[t] = qlm__h2f(h[0]);
+                S[t] = q8_1 ? qlm__h2f(h[1]) : 0.0f;
+            } else {
+                for (j = 0; j < 8; j++) v[j] = 0x80808080u;
+                D[t] = S[t] = 0.0f;
+            }
+            QLM__UNROLL for (j = 0; j < 8; j++) memcpy(g + 4 * (j * L + t), &v[j], 4);
+        }
+    }
+}
+static QLM__AVX2 void qlm__gemm_prep_q8_0_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    qlm__gemm_prep_q8_avx2(K, xq, xrow, nt, L, grp, 0);
+}
+static QLM__AVX2 void qlm__gemm_prep_q8_1_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    qlm__gemm_prep_q8_avx2(K, xq, xrow, nt, L, grp, 1);
+}
+static QLM__AVX2 void qlm__gemm_prep_q8_K_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    int64_t sb, nsb = K / QLM__QK_K;
+    int t, l, s, j;
+    for (sb = 0; sb < nsb; sb++) {
+        uint8_t *g = grp + (size_t)sb * 548 * (size_t)L;
+        uint32_t *P = (uint32_t *)g, *B = (uint32_t *)(g + 516 * L);
+        float *D = (float *)(g + 512 * L);
+        for (t = 0; t < L; t++) {
+            const qlm__block_q8_K *y = (const qlm__block_q8_K *)(xq + (size_t)t * xrow) + sb;
+            uint32_t pr[128], bp[8];
+            if (t < nt) {
+                for (s = 0; s < 16; s += 2) { /* int16 pairs (a[16s+l], a[16s+l+8]) of groups s, s+1 */
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(y->qs + 16 * s));
+                    __m256i x = _mm256_unpacklo_epi8(v, _mm256_srli_si256(v, 8));
+                    _mm256_storeu_si256((__m256i *)(pr + 8 * s), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)));
+                    _mm256_storeu_si256((__m256i *)(pr + 8 * s + 8), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)));
+                }
+                memcpy(bp, y->bsums, 32);
+                D[t] = y->d;
+            } else {
+                memset(pr, 0, sizeof pr);
+                memset(bp, 0, sizeof bp);
+                D[t] = 0.0f;
+            }
+            for (s = 0; s < 16; s++)
+                QLM__UNROLL for (l = 0; l < 8; l++) P[(16 * l + s) * L + t] = pr[8 * s + l];
+            QLM__UNROLL for (j = 0; j < 8; j++) B[j * L + t] = bp[j];
+        }
+    }
+}
+
 /* -- AVX2 (8 tokens per group). maddubs products of two codes are added as int16 over G
    steps of 4 codes before one madd: |code| <= 8 (q4_0) allows G = 8 (8 * 2 * 255 * 8 =
    32640), <= 16 (q4_1 q5_0) G = 4, <= 31 (q5_1) G = 2. q8_0 (G = 0) has no room at all:
@@ -3748,36 +4022,36 @@ qlm__gemm32_avx2(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int n
     float u[4 * 8];
     int64_t b;
     int r, j, j0;
-    for (r = 0; r < R; r++) f[r] = _mm256_setzero_ps();
+    QLM__UNROLL for (r = 0; r < R; r++) f[r] = _mm256_setzero_ps();
     for (b = 0; b < nb; b++) {
         const uint8_t *W = wt + (size_t)b * 44 * R, *A = grp + (size_t)b * 40 * L;
         const float *DX = (const float *)(W + 36 * R), *MX = DX + R;
         const __m256 dy = _mm256_loadu_ps((const float *)(A + 32 * L));
         __m256i s[R];
-        for (r = 0; r < R; r++)
+        QLM__UNROLL for (r = 0; r < R; r++)
             s[r] = G ? _mm256_set1_epi32((int)qlm__ld32(W + 32 * R + 4 * r)) : _mm256_setzero_si256();
         if (G == 0) {
-            for (j = 0; j < 8; j++) {
+            QLM__UNROLL for (j = 0; j < 8; j++) {
                 __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(A + 32 * j)), x80);
-                for (r = 0; r < R; r++) {
+                QLM__UNROLL for (r = 0; r < R; r++) {
                     __m256i wb = _mm256_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j));
                     __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wb), _mm256_sign_epi8(a, wb));
                     s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(p, ones));
                 }
             }
         } else {
-            for (j0 = 0; j0 < 8; j0 += G) {
+            QLM__UNROLL for (j0 = 0; j0 < 8; j0 += G) {
                 __m256i p[R];
-                for (r = 0; r < R; r++) p[r] = _mm256_setzero_si256();
-                for (j = j0; j < j0 + G; j++) {
+                QLM__UNROLL for (r = 0; r < R; r++) p[r] = _mm256_setzero_si256();
+                QLM__UNROLL for (j = j0; j < j0 + G; j++) {
                     __m256i a = _mm256_loadu_si256((const __m256i *)(A + 32 * j));
-                    for (r = 0; r < R; r++)
+                    QLM__UNROLL for (r = 0; r < R; r++)
                         p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(a, _mm256_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j))));
                 }
-                for (r = 0; r < R; r++) s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(p[r], ones));
+                QLM__UNROLL for (r = 0; r < R; r++) s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(p[r], ones));
             }
         }
-        for (r = 0; r < R; r++) {
+        QLM__UNROLL for (r = 0; r < R; r++) {
             __m256 fi = _mm256_cvtepi32_ps(s[r]), t;
             if (form == 0) { /* (sumi * dx) * dy */
                 t = _mm256_mul_ps(fi, _mm256_set1_ps(DX[r]));
@@ -3819,9 +4093,9 @@ qlm__gemmK_avx2(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt
     float u[4 * 8];
     int64_t sb;
     int r, l, s, j;
-    for (r = 0; r < R; r++) {
+    QLM__UNROLL for (r = 0; r < R; r++) {
         sf[r] = _mm256_setzero_ps();
-        for (l = 0; l < 8; l++) S[r][l] = _mm256_setzero_ps();
+        QLM__UNROLL for (l = 0; l < 8; l++) S[r][l] = _mm256_setzero_ps();
     }
     for (sb = 0; sb < nsb; sb++) {
         const uint8_t *W = wt + (size_t)sb * 552 * R, *A = grp + (size_t)sb * 548 * L;
@@ -3829,29 +4103,29 @@ qlm__gemmK_avx2(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt
         const uint8_t *M = W + 520 * R, *B = A + 516 * L;
         const __m256 dy = _mm256_loadu_ps((const float *)(A + 512 * L));
         __m256 d[R];
-        for (r = 0; r < R; r++) {
+        QLM__UNROLL for (r = 0; r < R; r++) {
             d[r] = _mm256_mul_ps(_mm256_set1_ps(DX[r]), dy);
             qlm__x86_opaque(d[r]);
         }
         for (l = 0; l < 8; l++) {
             __m256i acc[R];
-            for (r = 0; r < R; r++) acc[r] = _mm256_setzero_si256();
-            for (s = 0; s < 16; s++) {
+            QLM__UNROLL for (r = 0; r < R; r++) acc[r] = _mm256_setzero_si256();
+            QLM__UNROLL for (s = 0; s < 16; s++) {
                 __m256i a = _mm256_loadu_si256((const __m256i *)(A + (size_t)(16 * l + s) * 32));
-                for (r = 0; r < R; r++)
-                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(a, _mm256_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (16 * l + s)))));
+                QLM__UNROLL for (r = 0; r < R; r++)
+                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(a, _mm256_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (8 * s + l)))));
             }
-            for (r = 0; r < R; r++) {
+            QLM__UNROLL for (r = 0; r < R; r++) {
                 __m256 t = _mm256_mul_ps(d[r], _mm256_cvtepi32_ps(acc[r]));
                 qlm__x86_opaque(t);
                 S[r][l] = _mm256_add_ps(S[r][l], t);
             }
         }
         if (has_min)
-            for (r = 0; r < R; r++) {
+            QLM__UNROLL for (r = 0; r < R; r++) {
                 __m256i mi = _mm256_setzero_si256();
                 __m256 dm, t;
-                for (j = 0; j < 8; j++)
+                QLM__UNROLL for (j = 0; j < 8; j++)
                     mi = _mm256_add_epi32(mi, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(B + 32 * j)),
                                                                 _mm256_set1_epi32((int)qlm__ld32(M + 32 * r + 4 * j))));
                 dm = _mm256_mul_ps(_mm256_set1_ps(DM[r]), dy);
@@ -3861,8 +4135,8 @@ qlm__gemmK_avx2(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt
                 sf[r] = _mm256_sub_ps(sf[r], t);
             }
     }
-    for (r = 0; r < R; r++)
-        for (l = 0; l < 8; l++) sf[r] = _mm256_add_ps(sf[r], S[r][l]);
+    QLM__UNROLL for (r = 0; r < R; r++)
+        QLM__UNROLL for (l = 0; l < 8; l++) sf[r] = _mm256_add_ps(sf[r], S[r][l]);
     {
         __m256 t0 = _mm256_unpacklo_ps(sf[0], sf[1]), t1 = _mm256_unpackhi_ps(sf[0], sf[1]);
         __m256 t2 = _mm256_unpacklo_ps(sf[2], sf[3]), t3 = _mm256_unpackhi_ps(sf[2], sf[3]);
@@ -3896,18 +4170,18 @@ qlm__gemm32_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int
     __m512 f[R];
     int64_t b;
     int r, j;
-    for (r = 0; r < R; r++) f[r] = _mm512_setzero_ps();
+    QLM__UNROLL for (r = 0; r < R; r++) f[r] = _mm512_setzero_ps();
     for (b = 0; b < nb; b++) {
         const uint8_t *W = wt + (size_t)b * 44 * R, *A = grp + (size_t)b * 40 * L;
         const float *DX = (const float *)(W + 36 * R), *MX = DX + R;
         const __m512 dy = _mm512_loadu_ps(A + 32 * L);
         __m512i s[R];
-        for (r = 0; r < R; r++) s[r] = _mm512_set1_epi32((int)qlm__ld32(W + 32 * R + 4 * r));
-        for (j = 0; j < 8; j++) {
+        QLM__UNROLL for (r = 0; r < R; r++) s[r] = _mm512_set1_epi32((int)qlm__ld32(W + 32 * R + 4 * r));
+        QLM__UNROLL for (j = 0; j < 8; j++) {
             __m512i a = _mm512_loadu_si512(A + 64 * j);
-            for (r = 0; r < R; r++) s[r] = _mm512_dpbusd_epi32(s[r], a, _mm512_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j)));
+            QLM__UNROLL for (r = 0; r < R; r++) s[r] = _mm512_dpbusd_epi32(s[r], a, _mm512_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j)));
         }
-        for (r = 0; r < R; r++) {
+        QLM__UNROLL for (r = 0; r < R; r++) {
             __m512 fi = _mm512_cvtepi32_ps(s[r]), t;
             if (form == 0) {
                 t = _mm512_mul_ps(fi, _mm512_set1_ps(DX[r]));
@@ -3939,9 +4213,9 @@ qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int 
     __m512 S[R][8], sf[R];
     int64_t sb;
     int r, l, s, j;
-    for (r = 0; r < R; r++) {
+    QLM__UNROLL for (r = 0; r < R; r++) {
         sf[r] = _mm512_setzero_ps();
-        for (l = 0; l < 8; l++) S[r][l] = _mm512_setzero_ps();
+        QLM__UNROLL for (l = 0; l < 8; l++) S[r][l] = _mm512_setzero_ps();
     }
     for (sb = 0; sb < nsb; sb++) {
         const uint8_t *W = wt + (size_t)sb * 552 * R, *A = grp + (size_t)sb * 548 * L;
@@ -3949,29 +4223,29 @@ qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int 
         const uint8_t *M = W + 520 * R, *B = A + 516 * L;
         const __m512 dy = _mm512_loadu_ps(A + 512 * L);
         __m512 d[R];
-        for (r = 0; r < R; r++) {
+        QLM__UNROLL for (r = 0; r < R; r++) {
             d[r] = _mm512_mul_ps(_mm512_set1_ps(DX[r]), dy);
             qlm__x86_opaque_v(d[r]);
         }
         for (l = 0; l < 8; l++) {
             __m512i acc[R];
-            for (r = 0; r < R; r++) acc[r] = _mm512_setzero_si512();
-            for (s = 0; s < 16; s++) {
+            QLM__UNROLL for (r = 0; r < R; r++) acc[r] = _mm512_setzero_si512();
+            QLM__UNROLL for (s = 0; s < 16; s++) {
                 __m512i a = _mm512_loadu_si512(A + (size_t)(16 * l + s) * 64);
-                for (r = 0; r < R; r++)
-                    acc[r] = _mm512_dpwssd_epi32(acc[r], a, _mm512_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (16 * l + s))));
+                QLM__UNROLL for (r = 0; r < R; r++)
+                    acc[r] = _mm512_dpwssd_epi32(acc[r], a, _mm512_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (8 * s + l))));
             }
-            for (r = 0; r < R; r++) {
+            QLM__UNROLL for (r = 0; r < R; r++) {
                 __m512 t = _mm512_mul_ps(d[r], _mm512_cvtepi32_ps(acc[r]));
                 qlm__x86_opaque_v(t);
                 S[r][l] = _mm512_add_ps(S[r][l], t);
             }
         }
         if (has_min)
-            for (r = 0; r < R; r++) {
+            QLM__UNROLL for (r = 0; r < R; r++) {
                 __m512i mi = _mm512_setzero_si512();
                 __m512 dm, t;
-                for (j = 0; j < 8; j++)
+                QLM__UNROLL for (j = 0; j < 8; j++)
                     mi = _mm512_dpwssd_epi32(mi, _mm512_loadu_si512(B + 64 * j), _mm512_set1_epi32((int)qlm__ld32(M + 32 * r + 4 * j)));
                 dm = _mm512_mul_ps(_mm512_set1_ps(DM[r]), dy);
                 qlm__x86_opaque_v(dm);
@@ -3980,8 +4254,8 @@ qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int 
                 sf[r] = _mm512_sub_ps(sf[r], t);
             }
     }
-    for (r = 0; r < R; r++)
-        for (l = 0; l < 8; l++) sf[r] = _mm512_add_ps(sf[r], S[r][l]);
+    QLM__UNROLL for (r = 0; r < R; r++)
+        QLM__UNROLL for (l = 0; l < 8; l++) sf[r] = _mm512_add_ps(sf[r], S[r][l]);
     qlm__gemm_store4x16(sf, nr, nt, y, ys);
 }
 
@@ -3992,26 +4266,26 @@ qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int 
         CALL;                                                                                      \
     }                                                                                              \
     static const qlm__gemm_kernel qlm__gemm_##T##_##SFX = {LANES, QLM__X86_GEMM_ROWS, PREP,        \
-                                                          qlm__gemm_unpack_##T, qlm__gemm_tile_##T##_##SFX};
+                                                          qlm__gemm_unpack_##T##_avx2, qlm__gemm_tile_##T##_##SFX};
 #define QLM__X86_GEMM_ARGS K, wt, grp, nr, nt, y, ys
-QLM__X86_GEMM(q4_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 0, 8))
-QLM__X86_GEMM(q4_1, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_1, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 4))
-QLM__X86_GEMM(q5_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 4))
-QLM__X86_GEMM(q5_1, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_1, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 2))
-QLM__X86_GEMM(q8_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 0))
-QLM__X86_GEMM(q3_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q5_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q6_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_1, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_1, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
-QLM__X86_GEMM(q5_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q5_1, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_1, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
-QLM__X86_GEMM(q8_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q3_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q5_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q6_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 0, 8))
+QLM__X86_GEMM(q4_1, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 4))
+QLM__X86_GEMM(q5_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 4))
+QLM__X86_GEMM(q5_1, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 2))
+QLM__X86_GEMM(q8_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 0))
+QLM__X86_GEMM(q3_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q6_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_1, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
+QLM__X86_GEMM(q5_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_1, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
+QLM__X86_GEMM(q8_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q3_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q6_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
 #undef QLM__X86_GEMM_ARGS
 #undef QLM__X86_GEMM
 

@@ -452,29 +452,37 @@ static void test_dot4(const char *vname) {
 /* Limits for the GEMM kernels, relative to M of each (row, token) dot (see the top).  Every
  * one is EXACT: the kernels sum integers exactly and repeat the reference's float
  * expressions per (row, token) in its order, only with tokens in vector lanes. */
-typedef struct { qlm_type type; double tol; } gemm_case;
+typedef void (*gemm_prep_fn)(int64_t K, const uint8_t *xq, size_t xrow, int nt, int lanes, uint8_t *grp);
+typedef void (*gemm_unpack_fn)(int64_t K, const uint8_t *w, size_t bw, int nr, int rows, uint8_t *wt);
+typedef struct { qlm_type type; double tol; gemm_prep_fn prep_ref; gemm_unpack_fn unpack_ref; } gemm_case;
 static const gemm_case k_gemm_cases[] = {
-    {QLM_TYPE_Q4_0, EXACT}, {QLM_TYPE_Q4_1, EXACT}, {QLM_TYPE_Q5_0, EXACT}, {QLM_TYPE_Q5_1, EXACT},
-    {QLM_TYPE_Q8_0, EXACT}, {QLM_TYPE_Q3_K, EXACT}, {QLM_TYPE_Q4_K, EXACT}, {QLM_TYPE_Q5_K, EXACT},
-    {QLM_TYPE_Q6_K, EXACT},
+    {QLM_TYPE_Q4_0, EXACT, qlm__gemm_prep_q8_0_ref, qlm__gemm_unpack_q4_0_ref},
+    {QLM_TYPE_Q4_1, EXACT, qlm__gemm_prep_q8_1_ref, qlm__gemm_unpack_q4_1_ref},
+    {QLM_TYPE_Q5_0, EXACT, qlm__gemm_prep_q8_0_ref, qlm__gemm_unpack_q5_0_ref},
+    {QLM_TYPE_Q5_1, EXACT, qlm__gemm_prep_q8_1_ref, qlm__gemm_unpack_q5_1_ref},
+    {QLM_TYPE_Q8_0, EXACT, qlm__gemm_prep_q8_0_ref, qlm__gemm_unpack_q8_0_ref},
+    {QLM_TYPE_Q3_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q3_K_ref},
+    {QLM_TYPE_Q4_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q4_K_ref},
+    {QLM_TYPE_Q5_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q5_K_ref},
+    {QLM_TYPE_Q6_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q6_K_ref},
 };
 #define N_GEMM_CASES ((int)(sizeof k_gemm_cases / sizeof k_gemm_cases[0]))
 
-/* What qlm__op_mul_mat does, on one thread: prep every group, unpack every tile, run it.
-   grp and wt must hold one group / one tile (64-byte aligned). */
+/* What qlm__op_mul_mat does, on one thread: prep every group (into grp, one after the other,
+   gbytes apart), then unpack every tile once and run it against every group. grp and wt
+   64-byte aligned. */
 static void run_gemm(const qlm__gemm_kernel *gk, qlm_type type, int K, const uint8_t *w, size_t bw, int N,
                      const uint8_t *xq, size_t xrow, int T, float *y, size_t ys, uint8_t *grp, uint8_t *wt) {
-    int g, n0;
-    for (g = 0; g * gk->lanes < T; g++) {
-        int nt = T - g * gk->lanes < gk->lanes ? T - g * gk->lanes : gk->lanes;
-        gk->prep(K, xq + (size_t)g * gk->lanes * xrow, xrow, nt, gk->lanes, grp);
-        for (n0 = 0; n0 < N; n0 += gk->rows) {
-            int nr = N - n0 < gk->rows ? N - n0 : gk->rows;
-            gk->unpack(K, w + (size_t)n0 * bw, bw, nr, gk->rows, wt);
-            gk->tile(K, wt, grp, nr, nt, y + (size_t)g * gk->lanes * ys + n0, ys);
-        }
+    int g, n0, L = gk->lanes, ng = (T + L - 1) / L;
+    size_t gbytes = ((size_t)L * (size_t)(K / qlm__type_traits[type].blck_size) * qlm__gemm_act_bytes(type) + 63) & ~(size_t)63;
+    for (g = 0; g < ng; g++)
+        gk->prep(K, xq + (size_t)g * L * xrow, xrow, T - g * L < L ? T - g * L : L, L, grp + (size_t)g * gbytes);
+    for (n0 = 0; n0 < N; n0 += gk->rows) {
+        int nr = N - n0 < gk->rows ? N - n0 : gk->rows;
+        gk->unpack(K, w + (size_t)n0 * bw, bw, nr, gk->rows, wt);
+        for (g = 0; g < ng; g++)
+            gk->tile(K, wt, grp + (size_t)g * gbytes, nr, T - g * L < L ? T - g * L : L, y + (size_t)g * L * ys + n0, ys);
     }
-    (void)type;
 }
 
 #define GEMM_MAXN 9
@@ -486,7 +494,7 @@ static uint8_t *aligned64(uint8_t *p) { return p + ((64 - ((uintptr_t)p & 63)) &
    outputs with a stride wider than N (the gaps must stay untouched). */
 static void test_gemm(const qlm__kernels *k, const char *vname) {
     static uint8_t w[GEMM_MAXN * (MAX_BYTES / 4)], x[GEMM_MAXT * (MAX_BYTES / 4)];
-    static uint8_t grp_raw[QLM__GEMM_MAX_LANES * 548 * 8 + 64], wt_raw[QLM__GEMM_MAX_ROWS * 552 * 8 + 64];
+    static uint8_t grp_raw[(GEMM_MAXT + QLM__GEMM_MAX_LANES) * 548 * 8 + 64 * 4], wt_raw[2 * QLM__GEMM_MAX_ROWS * 552 * 8 + 64];
     static float ref[GEMM_MAXT * (GEMM_MAXN + 3)], got[GEMM_MAXT * (GEMM_MAXN + 3)];
     uint8_t *grp = aligned64(grp_raw), *wt = aligned64(wt_raw);
     int ci, li, trial;
@@ -497,7 +505,7 @@ static void test_gemm(const qlm__kernels *k, const char *vname) {
         const qlm__gemm_kernel *gk = k->gemm[gc->type];
         static const int lens_q[] = {1, 2, 7, 8, 18, 64};
         static const int lens_k[] = {1, 2, 3, 8};
-        int blk = (int)tt->blck_size, cases = 0, bad = 0, nlens;
+        int blk = (int)tt->blck_size, cases = 0, bad = 0, nlens, conv_bad = 0, conv_cases = 0;
         const int *lens = blk == QLM__QK_K ? lens_k : lens_q;
         double worst = 0.0;
         if (!gk) continue;
@@ -521,6 +529,22 @@ static void test_gemm(const qlm__kernels *k, const char *vname) {
                 for (t = 0; t < T * (int)ys; t++) ref[t] = got[t] = -7.5f;
                 qlm__gemm_ref(gc->type, K, w, bw, N, x, xrow, T, ref, ys);
                 run_gemm(gk, gc->type, K, w, bw, N, x, xrow, T, got, ys, grp, wt);
+                { /* the converters against their reference twins: the same bytes */
+                    size_t gb = (size_t)gk->lanes * (size_t)(K / blk) * qlm__gemm_act_bytes(gc->type);
+                    size_t wb = (size_t)gk->rows * (size_t)(K / blk) * qlm__gemm_w_bytes(gc->type);
+                    int nt = T < gk->lanes ? T : gk->lanes, nr = N < gk->rows ? N : gk->rows;
+                    memset(grp, 0x5a, gb);
+                    memset(grp + gb, 0xa5, gb);
+                    gk->prep(K, x, xrow, nt, gk->lanes, grp);
+                    gc->prep_ref(K, x, xrow, nt, gk->lanes, grp + gb);
+                    conv_bad += memcmp(grp, grp + gb, gb) != 0;
+                    memset(wt, 0x5a, wb);
+                    memset(wt + wb, 0xa5, wb);
+                    gk->unpack(K, w, bw, nr, gk->rows, wt);
+                    gc->unpack_ref(K, w, bw, nr, gk->rows, wt + wb);
+                    conv_bad += memcmp(wt, wt + wb, wb) != 0;
+                    conv_cases += 2;
+                }
                 for (t = 0; t < T; t++)
                     for (r = 0; r < (int)ys; r++) {
                         float a = ref[(size_t)t * ys + r], b = got[(size_t)t * ys + r];
@@ -541,6 +565,8 @@ static void test_gemm(const qlm__kernels *k, const char *vname) {
             }
         }
         CHECK(bad == 0, "%s: gemm %s: %d of %d results differ from the reference", vname, tt->name, bad, cases);
+        CHECK(conv_bad == 0, "%s: gemm %s: %d of %d prep / unpack outputs differ from the reference layout", vname,
+              tt->name, conv_bad, conv_cases);
         printf("  %-6s gemm %-4s %5d results, worst |diff|/M %.2e (limit %s)\n", vname, tt->name, cases, worst,
                gc->tol == EXACT ? "exact" : "tol");
     }
@@ -610,6 +636,67 @@ static double bench_quant(qlm__from_float_fn q, int K, const float *x, uint8_t *
         if (t < best) best = t;
     }
     return best;
+}
+
+/* GEMM against the one-row path on N weight rows x T tokens of K (single thread, weights and
+   activations cache-resident): ns per (row, token) result, best of 3, prep and unpack
+   included. */
+static void bench_gemm(void) {
+    static const int Ks[] = {576, 1536};
+    static const int Ts[] = {16, 64, 512};
+    const int N = 64;
+    size_t gcap = (size_t)512 * 1536 / 32 * 548 * 2;
+    uint8_t *w = (uint8_t *)malloc((size_t)N * 1536 * 2), *x = (uint8_t *)malloc((size_t)512 * 1536 * 2);
+    uint8_t *grp_raw = (uint8_t *)malloc(gcap + 64), *wt_raw = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 4 + 64);
+    float *y = (float *)malloc((size_t)512 * N * sizeof(float));
+    int v, ki, ti, ci;
+    if (!w || !x || !grp_raw || !wt_raw || !y) return;
+    printf("\nGEMM (prep + unpack + tiles) vs one-row vec_dot, %d weight rows x T tokens, 1 thread:"
+           " ns per (row, token) result\n", N);
+    for (v = 0; v < N_VARIANTS; v++) {
+        qlm__kernels k;
+        if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) continue;
+        for (ci = 0; ci < N_GEMM_CASES; ci++) {
+            qlm_type type = k_gemm_cases[ci].type;
+            const qlm__type_traits_t *tt = &qlm__type_traits[type];
+            const qlm__gemm_kernel *gk = k.gemm[type];
+            if (!gk) continue;
+            for (ki = 0; ki < 2; ki++) {
+                int K = Ks[ki], r, t;
+                size_t bw = qlm__row_size(type, K), xrow = qlm__row_size(tt->vec_dot_type, K);
+                if (K % tt->blck_size) continue;
+                for (r = 0; r < N; r++) gen_weights(find_dot_case(type), w + (size_t)r * bw, K, 0);
+                for (t = 0; t < 512; t++) gen_acts(tt->vec_dot_type, x + (size_t)t * xrow, K, 0);
+                printf("%-6s %-4s K=%4d", k_variants[v], tt->name, K);
+                for (ti = 0; ti < 3; ti++) {
+                    int T = Ts[ti], rep, it, iters = 1;
+                    double best_g = 1e30, best_d = 1e30;
+                    for (;;) {
+                        double t0 = now_ns();
+                        for (it = 0; it < iters; it++)
+                            run_gemm(gk, type, K, w, bw, N, x, xrow, T, y, N, aligned64(grp_raw), aligned64(wt_raw));
+                        if (now_ns() - t0 > 1e7 || iters > (1 << 16)) break;
+                        iters *= 2;
+                    }
+                    for (rep = 0; rep < 3; rep++) {
+                        double t0 = now_ns(), tg, td;
+                        for (it = 0; it < iters; it++)
+                            run_gemm(gk, type, K, w, bw, N, x, xrow, T, y, N, aligned64(grp_raw), aligned64(wt_raw));
+                        tg = (now_ns() - t0) / ((double)iters * N * T);
+                        if (tg < best_g) best_g = tg;
+                        t0 = now_ns();
+                        for (r = 0; r < N; r++)
+                            for (t = 0; t < T; t++) k.vec_dot[type](K, &y[t * N + r], w + (size_t)r * bw, x + (size_t)t * xrow);
+                        td = (now_ns() - t0) / ((double)N * T);
+                        if (td < best_d) best_d = td;
+                    }
+                    printf(" | T=%3d %7.2f ns (dot %7.2f) x%.2f", T, best_g, best_d, best_d / best_g);
+                }
+                printf("\n");
+            }
+        }
+    }
+    free(w); free(x); free(grp_raw); free(wt_raw); free(y);
 }
 
 static int run_bench(void) {
@@ -701,6 +788,7 @@ static int run_bench(void) {
 int main(int argc, char **argv) {
     int v;
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return run_bench();
+    if (argc > 1 && strcmp(argv[1], "--bench-gemm") == 0) { bench_gemm(); return 0; }
     {
         qlm__kernels k;
         CHECK(qlm__kernels_select(&k, "ref") == QLM_OK && k.vec_dot[QLM_TYPE_Q4_0] == qlm__vec_dot_q4_0_ref,
