@@ -3713,6 +3713,7 @@ QLM__X86_BLOCK32_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_ss8_v
    through a 4x4 transpose inside each 128-bit lane: 4 consecutive floats per token. */
 
 #define QLM__X86_GEMM_ROWS 4
+#define QLM__X86_GEMM32_ROWS512 8 /* the AVX-512 32-block tile: 8 independent dot chains */
 /* full unrolling of the loops over rows / steps, so accumulators live in registers */
 #define QLM__UNROLL _Pragma("GCC unroll 16")
 
@@ -4165,7 +4166,7 @@ qlm__gemm_store4x16(const __m512 f[4], int nr, int nt, float *y, size_t ys) {
 static inline __attribute__((always_inline)) QLM__AVX512 void
 qlm__gemm32_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys,
                    const int form) {
-    enum { R = QLM__X86_GEMM_ROWS, L = 16 };
+    enum { R = QLM__X86_GEMM32_ROWS512, L = 16 };
     const int64_t nb = K / 32;
     __m512 f[R];
     int64_t b;
@@ -4202,13 +4203,13 @@ qlm__gemm32_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int
             f[r] = _mm512_add_ps(f[r], t);
         }
     }
-    qlm__gemm_store4x16(f, nr, nt, y, ys);
+    QLM__UNROLL for (r = 0; r < R && r < nr; r += 4) qlm__gemm_store4x16(f + r, nr - r < 4 ? nr - r : 4, nt, y + r, ys);
 }
 
 static inline __attribute__((always_inline)) QLM__AVX512 void
 qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys,
                   const int has_min) {
-    enum { R = QLM__X86_GEMM_ROWS, L = 16 };
+    enum { R = QLM__X86_GEMM32_ROWS512, L = 16 };
     const int64_t nsb = K / QLM__QK_K;
     __m512 S[R][8], sf[R];
     int64_t sb;
@@ -4228,15 +4229,15 @@ qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int 
             qlm__x86_opaque_v(d[r]);
         }
         for (l = 0; l < 8; l++) {
-            __m512i acc[R];
-            QLM__UNROLL for (r = 0; r < R; r++) acc[r] = _mm512_setzero_si512();
+            __m512i acc[2][R]; /* two chains per row (even / odd s): dpwssd's latency is 5 */
+            QLM__UNROLL for (r = 0; r < R; r++) acc[0][r] = acc[1][r] = _mm512_setzero_si512();
             QLM__UNROLL for (s = 0; s < 16; s++) {
                 __m512i a = _mm512_loadu_si512(A + (size_t)(16 * l + s) * 64);
                 QLM__UNROLL for (r = 0; r < R; r++)
-                    acc[r] = _mm512_dpwssd_epi32(acc[r], a, _mm512_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (8 * s + l))));
+                    acc[s & 1][r] = _mm512_dpwssd_epi32(acc[s & 1][r], a, _mm512_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (8 * s + l))));
             }
             QLM__UNROLL for (r = 0; r < R; r++) {
-                __m512 t = _mm512_mul_ps(d[r], _mm512_cvtepi32_ps(acc[r]));
+                __m512 t = _mm512_mul_ps(d[r], _mm512_cvtepi32_ps(_mm512_add_epi32(acc[0][r], acc[1][r])));
                 qlm__x86_opaque_v(t);
                 S[r][l] = _mm512_add_ps(S[r][l], t);
             }
@@ -4256,36 +4257,36 @@ qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int 
     }
     QLM__UNROLL for (r = 0; r < R; r++)
         QLM__UNROLL for (l = 0; l < 8; l++) sf[r] = _mm512_add_ps(sf[r], S[r][l]);
-    qlm__gemm_store4x16(sf, nr, nt, y, ys);
+    QLM__UNROLL for (r = 0; r < R && r < nr; r += 4) qlm__gemm_store4x16(sf + r, nr - r < 4 ? nr - r : 4, nt, y + r, ys);
 }
 
 /* The kernels: tile functions per type and variant, and their table entries. */
-#define QLM__X86_GEMM(T, SFX, TGT, LANES, PREP, CALL)                                              \
+#define QLM__X86_GEMM(T, SFX, TGT, LANES, ROWS, PREP, CALL)                                              \
     static TGT void qlm__gemm_tile_##T##_##SFX(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, \
                                               float *y, size_t ys) {                               \
         CALL;                                                                                      \
     }                                                                                              \
-    static const qlm__gemm_kernel qlm__gemm_##T##_##SFX = {LANES, QLM__X86_GEMM_ROWS, PREP,        \
+    static const qlm__gemm_kernel qlm__gemm_##T##_##SFX = {LANES, ROWS, PREP,                      \
                                                           qlm__gemm_unpack_##T##_avx2, qlm__gemm_tile_##T##_##SFX};
 #define QLM__X86_GEMM_ARGS K, wt, grp, nr, nt, y, ys
-QLM__X86_GEMM(q4_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 0, 8))
-QLM__X86_GEMM(q4_1, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 4))
-QLM__X86_GEMM(q5_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 4))
-QLM__X86_GEMM(q5_1, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 2))
-QLM__X86_GEMM(q8_0, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 0))
-QLM__X86_GEMM(q3_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q5_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q6_K, avx2, QLM__AVX2, 8, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_1, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
-QLM__X86_GEMM(q5_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q5_1, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
-QLM__X86_GEMM(q8_0, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q3_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
-QLM__X86_GEMM(q4_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q5_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
-QLM__X86_GEMM(q6_K, avx512, QLM__AVX512, 16, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_0, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 0, 8))
+QLM__X86_GEMM(q4_1, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 4))
+QLM__X86_GEMM(q5_0, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 4))
+QLM__X86_GEMM(q5_1, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 2))
+QLM__X86_GEMM(q8_0, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 0))
+QLM__X86_GEMM(q3_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q6_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_0, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_1, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
+QLM__X86_GEMM(q5_0, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_1, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
+QLM__X86_GEMM(q8_0, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q3_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q6_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
 #undef QLM__X86_GEMM_ARGS
 #undef QLM__X86_GEMM
 
@@ -7881,18 +7882,40 @@ typedef struct qlm__pool {
     int bar_count, bar_sense;
 } qlm__pool;
 
+/* One spin of a wait loop: tells the core (pause / yield) so it does not hammer the line. */
+static void qlm__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#ifndef QLM__BARRIER_SPINS
+#define QLM__BARRIER_SPINS 100
+#endif
+static int qlm__barrier_spins = -1;
+
+/* Sense-reversing barrier. A waiter spins a little (with pause: ~2 us), then yields until
+   the last thread arrives and flips the sense. Measured on the shared 2-core VM: shorter
+   spinning than before (it was 1000 plain loads, then yields) is better under load, and
+   sleeping on a condition variable instead of yielding made decode 5-10x slower there (a
+   sleeping thread waits for a time slice when woken). */
 static void qlm__barrier(qlm__pool *p) {
 #if !(defined(QLM_NO_THREADS) && QLM_NO_THREADS)
     int sense, spins = 0;
     if (p->n == 1) return;
+    if (qlm__barrier_spins < 0) { const char *e = getenv("QLM_SPIN"); qlm__barrier_spins = e ? atoi(e) : QLM__BARRIER_SPINS; }
     sense = __atomic_load_n(&p->bar_sense, __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&p->bar_count, 1, __ATOMIC_ACQ_REL) == p->n) {
         __atomic_store_n(&p->bar_count, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&p->bar_sense, !sense, __ATOMIC_RELEASE);
         return;
     }
-    while (__atomic_load_n(&p->bar_sense, __ATOMIC_ACQUIRE) == sense)
-        if (++spins > 1000) sched_yield();
+    while (__atomic_load_n(&p->bar_sense, __ATOMIC_ACQUIRE) == sense) {
+        if (++spins < qlm__barrier_spins) qlm__cpu_relax();
+        else sched_yield();
+    }
 #else
     (void)p;
 #endif

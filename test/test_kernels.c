@@ -699,6 +699,50 @@ static void bench_gemm(void) {
     free(w); free(x); free(grp_raw); free(wt_raw); free(y);
 }
 
+/* The tile kernels alone (one unpacked tile against 4 groups, data in L1/L2), minimum over
+   many short runs (robust against other load): MACs per ns. */
+static void bench_tiles(void) {
+    static const int Ks[] = {576, 1536};
+    uint8_t *w = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 2), *x = (uint8_t *)malloc((size_t)64 * 1536 * 2);
+    uint8_t *grp_raw = (uint8_t *)malloc((size_t)64 * 1536 / 32 * 548 + 64 * 8), *wt_raw = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 4 + 64);
+    float y[64 * QLM__GEMM_MAX_ROWS];
+    int v, ki, ci;
+    if (!w || !x || !grp_raw || !wt_raw) return;
+    printf("\nGEMM tiles alone: one tile x 4 groups, min of 2000 runs: integer MACs per ns\n");
+    for (v = 0; v < N_VARIANTS; v++) {
+        qlm__kernels k;
+        if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) continue;
+        for (ci = 0; ci < N_GEMM_CASES; ci++) {
+            qlm_type type = k_gemm_cases[ci].type;
+            const qlm__type_traits_t *tt = &qlm__type_traits[type];
+            const qlm__gemm_kernel *gk = k.gemm[type];
+            if (!gk) continue;
+            printf("%-6s %-4s (%d rows x %2d tokens)", k_variants[v], tt->name, gk->rows, gk->lanes);
+            for (ki = 0; ki < 2; ki++) {
+                int K = Ks[ki], r, t, g, rep, L = gk->lanes;
+                size_t bw = qlm__row_size(type, K), xrow = qlm__row_size(tt->vec_dot_type, K);
+                size_t gbytes = ((size_t)L * (size_t)(K / tt->blck_size) * qlm__gemm_act_bytes(type) + 63) & ~(size_t)63;
+                uint8_t *grp = aligned64(grp_raw), *wt = aligned64(wt_raw);
+                double best = 1e30;
+                if (K % tt->blck_size) { printf(" | K=%4d      -     ", K); continue; }
+                for (r = 0; r < gk->rows; r++) gen_weights(find_dot_case(type), w + (size_t)r * bw, K, 0);
+                for (t = 0; t < 4 * L; t++) gen_acts(tt->vec_dot_type, x + (size_t)t * xrow, K, 0);
+                for (g = 0; g < 4; g++) gk->prep(K, x + (size_t)g * L * xrow, xrow, L, L, grp + (size_t)g * gbytes);
+                gk->unpack(K, w, bw, gk->rows, gk->rows, wt);
+                for (rep = 0; rep < 2000; rep++) {
+                    double t0 = now_ns(), dt;
+                    for (g = 0; g < 4; g++) gk->tile(K, wt, grp + (size_t)g * gbytes, gk->rows, L, y + g * L * gk->rows, gk->rows);
+                    dt = now_ns() - t0;
+                    if (dt < best) best = dt;
+                }
+                printf(" | K=%4d %7.1f MAC/ns", K, (double)K * gk->rows * 4 * L / best);
+            }
+            printf("\n");
+        }
+    }
+    free(w); free(x); free(grp_raw); free(wt_raw);
+}
+
 static int run_bench(void) {
     static const int Ks[] = {576, 2048};
     qlm__kernels kv[1 + N_VARIANTS];
@@ -788,7 +832,7 @@ static int run_bench(void) {
 int main(int argc, char **argv) {
     int v;
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return run_bench();
-    if (argc > 1 && strcmp(argv[1], "--bench-gemm") == 0) { bench_gemm(); return 0; }
+    if (argc > 1 && strcmp(argv[1], "--bench-gemm") == 0) { bench_tiles(); bench_gemm(); return 0; }
     {
         qlm__kernels k;
         CHECK(qlm__kernels_select(&k, "ref") == QLM_OK && k.vec_dot[QLM_TYPE_Q4_0] == qlm__vec_dot_q4_0_ref,
