@@ -3756,65 +3756,65 @@ static inline QLM__AVX2 __m256i qlm__qh_bits_avx2(const uint8_t *qh) {
 static inline __attribute__((always_inline)) QLM__AVX2 void
 qlm__gemm_unpack32_avx2(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
     const size_t bs = qlm__type_traits[type].type_size;
-    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
     int64_t b, nb = K / 32;
     int r;
-    for (b = 0; b < nb; b++) {
+    for (b = 0; b < nb; b++) { /* R <= 8 rows of one block: codes, then N, DX, MX 8 at a time */
         uint8_t *o = wt + (size_t)b * 44 * (size_t)R;
-        int32_t *N = (int32_t *)(o + 32 * R);
-        float *DX = (float *)(o + 36 * R), *MX = DX + R;
-        for (r = 0; r < R; r++) {
+        __m256i p[8];
+        qlm__f16 hd[8], hm[8];
+        int32_t sums[8];
+        float f[8];
+        for (r = 0; r < 8; r++) {
             const uint8_t *blk = w + (size_t)r * bw + (size_t)b * bs;
-            __m256i c, sad;
-            qlm__f16 d = 0, m = 0;
-            if (r >= nr) {
-                _mm256_storeu_si256((__m256i *)(o + 32 * r), _mm256_setzero_si256());
-                N[r] = 0;
-                DX[r] = MX[r] = 0.0f;
-                continue;
-            }
-            switch (type) {
+            __m256i c = _mm256_setzero_si256();
+            hd[r] = hm[r] = 0;
+            if (r < nr) switch (type) {
             case QLM_TYPE_Q4_0: {
                 const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)blk;
                 c = _mm256_sub_epi8(qlm__nib32_avx2(x->qs), _mm256_set1_epi8(8));
-                d = x->d;
+                hd[r] = x->d;
                 break;
             }
             case QLM_TYPE_Q4_1: {
                 const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)blk;
                 c = qlm__nib32_avx2(x->qs);
-                d = x->d;
-                m = x->m;
+                hd[r] = x->d;
+                hm[r] = x->m;
                 break;
             }
             case QLM_TYPE_Q5_0: {
                 const qlm__block_q5_0 *x = (const qlm__block_q5_0 *)blk;
                 c = _mm256_sub_epi8(_mm256_or_si256(qlm__nib32_avx2(x->qs), qlm__qh_bits_avx2(x->qh)), _mm256_set1_epi8(16));
-                d = x->d;
+                hd[r] = x->d;
                 break;
             }
             case QLM_TYPE_Q5_1: {
                 const qlm__block_q5_1 *x = (const qlm__block_q5_1 *)blk;
                 c = _mm256_or_si256(qlm__nib32_avx2(x->qs), qlm__qh_bits_avx2(x->qh));
-                d = x->d;
-                m = x->m;
+                hd[r] = x->d;
+                hm[r] = x->m;
                 break;
             }
             default: {
                 const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)blk;
                 c = _mm256_loadu_si256((const __m256i *)x->qs);
-                d = x->d;
+                hd[r] = x->d;
                 break;
             }
             }
-            _mm256_storeu_si256((__m256i *)(o + 32 * r), c);
-            /* sum of the signed codes: sum of (c + 128) as unsigned bytes, minus 32 * 128 */
-            sad = _mm256_sad_epu8(_mm256_xor_si256(c, x80), _mm256_setzero_si256());
-            sad = _mm256_add_epi64(sad, _mm256_permute4x64_epi64(sad, 0x4e));
-            N[r] = -128 * ((int)(_mm256_extract_epi64(sad, 0) + _mm256_extract_epi64(sad, 1)) - 32 * 128);
-            DX[r] = qlm__h2f(d);
-            MX[r] = qlm__h2f(m);
+            if (r < R) _mm256_storeu_si256((__m256i *)(o + 32 * r), c);
+            p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(one8, c), one16); /* sum of codes, in 8 lanes */
+            if (r + 1 == R) break;
         }
+        for (r = R; r < 8; r++) p[r] = _mm256_setzero_si256();
+        qlm__reduce8_avx2(p, sums);
+        _mm256_storeu_si256((__m256i *)sums, _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)sums), _mm256_set1_epi32(-128)));
+        memcpy(o + 32 * R, sums, 4 * (size_t)R);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd)));
+        memcpy(o + 36 * R, f, 4 * (size_t)R);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hm)));
+        memcpy(o + 40 * R, f, 4 * (size_t)R);
     }
 }
 #define QLM__GEMM_UNPACK32_AVX2(T, TYPE)                                                           \
@@ -3946,29 +3946,56 @@ QLM__GEMM_UNPACKK_AVX2(q5_K, QLM_TYPE_Q5_K)
 QLM__GEMM_UNPACKK_AVX2(q6_K, QLM_TYPE_Q6_K)
 #undef QLM__GEMM_UNPACKK_AVX2
 
+/* r[i][j] <-> r[j][i] for an 8 x 8 matrix of 32-bit words */
+static inline QLM__AVX2 void qlm__tr8x8_epi32(__m256i r[8]) {
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* Activations, 8 tokens at a time: each token's block in a register, then an 8 x 8 word
+   transpose gives the 8 tokens' word j in one register. */
 static inline __attribute__((always_inline)) QLM__AVX2 void
 qlm__gemm_prep_q8_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp, const int q8_1) {
     const size_t bs = q8_1 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0), qoff = q8_1 ? 4 : 2;
     const __m256i x80 = _mm256_set1_epi8((char)0x80);
     int64_t b, nb = K / 32;
-    int t, j;
+    int t0, t, j;
     for (b = 0; b < nb; b++) {
         uint8_t *g = grp + (size_t)b * 40 * (size_t)L;
         float *D = (float *)(g + 32 * L), *S = D + L;
+        for (t0 = 0; t0 < L; t0 += 8) {
+            __m256i r[8];
+            QLM__UNROLL for (t = 0; t < 8; t++) {
+                const uint8_t *blk = xq + (size_t)(t0 + t) * xrow + (size_t)b * bs;
+                r[t] = t0 + t < nt ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + qoff)), x80) : x80;
+            }
+            qlm__tr8x8_epi32(r);
+            QLM__UNROLL for (j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(g + 4 * (j * L + t0)), r[j]);
+        }
         for (t = 0; t < L; t++) {
             const uint8_t *blk = xq + (size_t)t * xrow + (size_t)b * bs;
-            uint32_t v[8];
             qlm__f16 h[2];
             if (t < nt) {
-                _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + qoff)), x80));
                 memcpy(h, blk, 4);
                 D[t] = qlm__h2f(h[0]);
                 S[t] = q8_1 ? qlm__h2f(h[1]) : 0.0f;
             } else {
-                for (j = 0; j < 8; j++) v[j] = 0x80808080u;
                 D[t] = S[t] = 0.0f;
             }
-            QLM__UNROLL for (j = 0; j < 8; j++) memcpy(g + 4 * (j * L + t), &v[j], 4);
         }
     }
 }
@@ -3980,30 +4007,35 @@ static QLM__AVX2 void qlm__gemm_prep_q8_1_avx2(int64_t K, const uint8_t *xq, siz
 }
 static QLM__AVX2 void qlm__gemm_prep_q8_K_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
     int64_t sb, nsb = K / QLM__QK_K;
-    int t, l, s, j;
+    int t0, t, l, s, j;
     for (sb = 0; sb < nsb; sb++) {
         uint8_t *g = grp + (size_t)sb * 548 * (size_t)L;
-        uint32_t *P = (uint32_t *)g, *B = (uint32_t *)(g + 516 * L);
+        uint32_t *B = (uint32_t *)(g + 516 * L);
         float *D = (float *)(g + 512 * L);
+        for (t0 = 0; t0 < L; t0 += 8) {
+            for (s = 0; s < 16; s += 2) { /* int16 pairs (a[16s+l], a[16s+l+8]) of groups s, s+1 */
+                __m256i r0[8], r1[8];
+                QLM__UNROLL for (t = 0; t < 8; t++) {
+                    const qlm__block_q8_K *y = (const qlm__block_q8_K *)(xq + (size_t)(t0 + t) * xrow) + sb;
+                    __m256i v = t0 + t < nt ? _mm256_loadu_si256((const __m256i *)(y->qs + 16 * s)) : _mm256_setzero_si256();
+                    __m256i x = _mm256_unpacklo_epi8(v, _mm256_srli_si256(v, 8));
+                    r0[t] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
+                    r1[t] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1));
+                }
+                qlm__tr8x8_epi32(r0);
+                qlm__tr8x8_epi32(r1);
+                QLM__UNROLL for (l = 0; l < 8; l++) {
+                    _mm256_storeu_si256((__m256i *)(g + 4 * ((16 * l + s) * L + t0)), r0[l]);
+                    _mm256_storeu_si256((__m256i *)(g + 4 * ((16 * l + s + 1) * L + t0)), r1[l]);
+                }
+            }
+        }
         for (t = 0; t < L; t++) {
             const qlm__block_q8_K *y = (const qlm__block_q8_K *)(xq + (size_t)t * xrow) + sb;
-            uint32_t pr[128], bp[8];
-            if (t < nt) {
-                for (s = 0; s < 16; s += 2) { /* int16 pairs (a[16s+l], a[16s+l+8]) of groups s, s+1 */
-                    __m256i v = _mm256_loadu_si256((const __m256i *)(y->qs + 16 * s));
-                    __m256i x = _mm256_unpacklo_epi8(v, _mm256_srli_si256(v, 8));
-                    _mm256_storeu_si256((__m256i *)(pr + 8 * s), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)));
-                    _mm256_storeu_si256((__m256i *)(pr + 8 * s + 8), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)));
-                }
-                memcpy(bp, y->bsums, 32);
-                D[t] = y->d;
-            } else {
-                memset(pr, 0, sizeof pr);
-                memset(bp, 0, sizeof bp);
-                D[t] = 0.0f;
-            }
-            for (s = 0; s < 16; s++)
-                QLM__UNROLL for (l = 0; l < 8; l++) P[(16 * l + s) * L + t] = pr[8 * s + l];
+            uint32_t bp[8];
+            if (t < nt) memcpy(bp, y->bsums, 32);
+            else memset(bp, 0, sizeof bp);
+            D[t] = t < nt ? y->d : 0.0f;
             QLM__UNROLL for (j = 0; j < 8; j++) B[j * L + t] = bp[j];
         }
     }
@@ -8384,8 +8416,9 @@ static void qlm__op_glu(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
 }
 
 /* Batched MUL_MAT (prefill) uses the GEMM kernels from this many tokens on: below it, the
-   one-row dots (decode is always 1 token). */
-#define QLM__GEMM_MIN_TOKENS 4
+   one-row dots (decode is always 1 token). test_kernels --bench-gemm, 1 thread: the GEMM
+   breaks even with the dots at 4-6 tokens for the 32-blocks, 6-8 for the K-quants. */
+#define QLM__GEMM_MIN_TOKENS 8
 
 static size_t qlm__align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
