@@ -2640,10 +2640,16 @@ typedef struct {
  * now mostly the exact float part (fp16 scale loads, sequential sum), which wider integer
  * registers would not shorten, so 512-bit rewrites were not attempted; the rest is the
  * AVX2 code.  4-row dots (qlm__vec_dot4_*: q4_0 q4_1 q8_0 for both variants, q4_K for
- * AVX2) are defined for the matmul to use; they are not in the kernel table yet.
+ * AVX2) measured 1.0-1.15x over the one-row dots and are not in the kernel table; batches
+ * go to the GEMM tiles instead.
+ *
+ * GEMM (prefill, see "GEMM layouts" in >>kernels): tiles of 4 (AVX2) or 8 (AVX-512) weight
+ * rows against 8 / 16 tokens, one token per int32 lane, so no horizontal sums; results
+ * bit-identical to the one-row dots.  The layout converters are AVX2 for both variants.
  *
  * Layout: feature detection -> helpers -> AVX2 dots (float rows, 32-blocks with their
- * 4-row forms, K-quants) -> AVX2 quantisers -> AVX-512 kernels -> fill functions. */
+ * 4-row forms, K-quants) -> AVX2 quantisers -> KV-cache kernels -> AVX-512 dots -> GEMM
+ * converters and tiles -> fill functions. */
 
 #include <immintrin.h>
 #include <cpuid.h>
