@@ -7929,25 +7929,12 @@ typedef struct qlm__pool {
     int bar_count, bar_sense;
 } qlm__pool;
 
-#if !(defined(QLM_NO_THREADS) && QLM_NO_THREADS)
-/* One turn of a wait loop: tells the core (pause / yield) so the spin costs little. */
-static void qlm__cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
-    __asm__ __volatile__("yield");
-#endif
-}
-#endif
-
-/* Spins (~18 ns each with pause on the dev VM) before a barrier waiter starts yielding. */
-#define QLM__BARRIER_SPINS 100
-
-/* Sense-reversing barrier. A waiter spins a little (with pause: ~2 us), then yields until
-   the last thread arrives and flips the sense. Measured on the shared 2-core VM: shorter
-   spinning than before (it was 1000 plain loads, then yields) is better under load, and
-   sleeping on a condition variable instead of yielding made decode 5-10x slower there (a
-   sleeping thread waits for a time slice when woken). */
+/* Sense-reversing barrier: spin, then yield. Measured alternatives (pp512 / tg64, 2 threads,
+   on the shared 2-core dev VM under load): sleeping on a condition variable after ~20 us made
+   decode 5-10x slower (a woken thread waits for a time slice); spinning with pause for ~18 us
+   before yielding halved decode; 0-100 pauses were within noise of this loop. The time that
+   profiles show in sched_yield under load is waiting for a descheduled or busier partner
+   (load imbalance), not the barrier's own cost. */
 static void qlm__barrier(qlm__pool *p) {
 #if !(defined(QLM_NO_THREADS) && QLM_NO_THREADS)
     int sense, spins = 0;
@@ -7958,10 +7945,8 @@ static void qlm__barrier(qlm__pool *p) {
         __atomic_store_n(&p->bar_sense, !sense, __ATOMIC_RELEASE);
         return;
     }
-    while (__atomic_load_n(&p->bar_sense, __ATOMIC_ACQUIRE) == sense) {
-        if (++spins < QLM__BARRIER_SPINS) qlm__cpu_relax();
-        else sched_yield();
-    }
+    while (__atomic_load_n(&p->bar_sense, __ATOMIC_ACQUIRE) == sense)
+        if (++spins > 1000) sched_yield();
 #else
     (void)p;
 #endif

@@ -644,9 +644,9 @@ static double bench_quant(qlm__from_float_fn q, int K, const float *x, uint8_t *
 static void bench_gemm(void) {
     static const int Ks[] = {576, 1536};
     static const int Ts[] = {16, 64, 512};
-    const int N = 64;
+    const int N = getenv("GEMM_N") ? atoi(getenv("GEMM_N")) : 64;
     size_t gcap = (size_t)512 * 1536 / 32 * 548 * 2;
-    uint8_t *w = (uint8_t *)malloc((size_t)N * 1536 * 2), *x = (uint8_t *)malloc((size_t)512 * 1536 * 2);
+    uint8_t *w = (uint8_t *)malloc((size_t)N * 1536 * 2 + 64), *x = (uint8_t *)malloc((size_t)512 * 1536 * 2);
     uint8_t *grp_raw = (uint8_t *)malloc(gcap + 64), *wt_raw = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 4 + 64);
     float *y = (float *)malloc((size_t)512 * N * sizeof(float));
     int v, ki, ti, ci;
