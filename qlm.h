@@ -2471,6 +2471,18 @@ typedef void (*qlm__kv_scores_fn)(int hd, int n, const uint8_t *K, size_t row, c
 typedef void (*qlm__kv_accum_fn)(int hd, int n, int g, const uint8_t *V, size_t row,
                                  const int32_t *cells, const float *p, int ldp, float *acc);
 
+/* GEMM for batches of tokens (prefill): see "GEMM layouts" below. */
+typedef struct qlm__gemm_kernel {
+    int lanes; /* tokens per group (one vector register of int32 lanes) */
+    int rows;  /* weight rows per tile */
+    /* nt <= lanes activation rows of the vec_dot type (xrow bytes apart) -> one group */
+    void (*prep)(int64_t K, const uint8_t *xq, size_t xrow, int nt, int lanes, uint8_t *grp);
+    /* nr <= rows weight rows (bw bytes apart) -> one tile (rows beyond nr zero-filled) */
+    void (*unpack)(int64_t K, const uint8_t *w, size_t bw, int nr, int rows, uint8_t *wt);
+    /* tile x group -> y[t * ys + r] for r < nr, t < nt */
+    void (*tile)(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys);
+} qlm__gemm_kernel;
+
 typedef struct {
     const char *name;
     qlm__vec_dot_fn vec_dot[QLM_TYPE_COUNT];       /* by weight type */
@@ -2484,6 +2496,8 @@ typedef struct {
        kv_dot / kv_axpy, their reference) */
     qlm__kv_scores_fn kv_scores[QLM_KV_COUNT];
     qlm__kv_accum_fn kv_accum[QLM_KV_COUNT];
+    /* by weight type: batched matmul kernels (NULL: a loop of vec_dot) */
+    const qlm__gemm_kernel *gemm[QLM_TYPE_COUNT];
 } qlm__kernels;
 
 static void qlm__kernels_fill_ref(qlm__kernels *k) {
@@ -2492,6 +2506,7 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
     for (t = 0; t < QLM_TYPE_COUNT; t++) {
         k->vec_dot[t] = qlm__type_traits[t].vec_dot;
         k->from_float[t] = qlm__type_traits[t].from_float;
+        k->gemm[t] = NULL;
     }
     for (t = 0; t < QLM_KV_COUNT; t++) {
         k->kv_axpy[t] = qlm__kv_traits[t].axpy;
@@ -2513,6 +2528,304 @@ static void qlm__kernels_link_kv(qlm__kernels *k) {
         k->kv_quant[t] = b == QLM_TYPE_Q8_0 || b == QLM_TYPE_F16 ? k->from_float[b]
                                                                    : qlm__type_traits[b].from_float;
     }
+}
+
+/* ---- GEMM layouts ----------------------------------------------------------------------------
+   Prefill multiplies each weight matrix by a batch of T tokens. The GEMM kernels take a tile of
+   `rows` weight rows against a group of `lanes` tokens, one token per int32 lane of a vector
+   register: an activation register holds 4 (or 2 int16) codes of every token of the group, a
+   weight register the matching codes of one row broadcast to every lane, and one dot
+   instruction (vpdpbusd / vpdpwssd, or maddubs/madd + add) accumulates a (row, token) integer
+   sum per lane. Nothing is reduced horizontally, every integer sum is exact, and the float part
+   runs on whole registers (lane = token) as the reference's expressions in its order for each
+   (row, token): every result is bit-identical to vec_dot on that row and token. Activations are
+   converted once per matmul (prep, one group at a time), weights once per tile (unpack, then
+   reused for every group). The layouts are shared by the variants; only lanes / rows differ.
+
+   32-element blocks (q4_0 q4_1 q5_0 q5_1 q8_0, activations q8_0 / q8_1), per block:
+     group: A[8][lanes] u32: codes 4j..4j+3 of each token, each + 128 (so unsigned bytes);
+            D[lanes] float: y.d; S[lanes] float: y.s (q8_1; else 0)              40 B/token
+     tile:  C[rows][32] int8: the weight codes as signed values (q - 8, q - 16, q, ...);
+            N[rows] int32: -128 * sum C (so N + sum (a + 128) c = sum a c);
+            DX[rows], MX[rows] float: d and m (0 without a min)                  44 B/row
+   K-quants (q3_K q4_K q5_K q6_K, activations q8_K), per super-block: the reference sums in 8
+   integer lanes (element index mod 8) with a scale per 16 elements, so the codes go as int16
+   pairs (e, e + 8) of one lane l and one scale group s, pair index p = 16 l + s:
+     group: P[128][lanes] u32: int16 pair (a[16s+l], a[16s+l+8]); D[lanes] float: y.d;
+            B[8][lanes] u32: int16 pair (bsums[2j], bsums[2j+1])                548 B/token
+     tile:  W[rows][128] u32: int16 pair (scale * code) of the same elements, but in the order
+            p = 8 s + l (unpacking needs no transposition; tiles broadcast single words);
+            DX[rows], DM[rows] float: d, dmin (0 without a min);
+            M[rows][8] u32: int16 pair (min_j, min_j) (0 without a min)         552 B/row */
+
+#define QLM__GEMM_MAX_LANES 16
+#define QLM__GEMM_MAX_ROWS 8
+
+static QLM__MAYBE_UNUSED int qlm__gemm_is_k(qlm_type t) {
+    return t == QLM_TYPE_Q3_K || t == QLM_TYPE_Q4_K || t == QLM_TYPE_Q5_K || t == QLM_TYPE_Q6_K;
+}
+/* Bytes of a group per token / of a tile per row, per block of weight type t (0: no GEMM). */
+static QLM__MAYBE_UNUSED size_t qlm__gemm_act_bytes(qlm_type t) {
+    if (qlm__gemm_is_k(t)) return 548;
+    return t == QLM_TYPE_Q4_0 || t == QLM_TYPE_Q4_1 || t == QLM_TYPE_Q5_0 || t == QLM_TYPE_Q5_1 ||
+                   t == QLM_TYPE_Q8_0 ? 40 : 0;
+}
+static QLM__MAYBE_UNUSED size_t qlm__gemm_w_bytes(qlm_type t) {
+    size_t a = qlm__gemm_act_bytes(t);
+    return a ? a + 4 : 0;
+}
+static QLM__MAYBE_UNUSED uint32_t qlm__pair16(int a, int b) {
+    return (uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16);
+}
+
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp, int q8_1) {
+    size_t bs = q8_1 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0), qoff = q8_1 ? 4 : 2;
+    int64_t b, nb = K / 32;
+    int t, j;
+    for (b = 0; b < nb; b++) {
+        uint8_t *g = grp + (size_t)b * 40 * (size_t)L;
+        float *D = (float *)(g + 32 * L), *S = D + L;
+        for (t = 0; t < L; t++) {
+            const uint8_t *blk = xq + (size_t)t * xrow + (size_t)b * bs;
+            qlm__f16 h;
+            if (t >= nt) { /* padding lanes: zero codes and scales; their results are dropped */
+                for (j = 0; j < 8; j++) memset(g + 4 * (j * L + t), 0x80, 4);
+                D[t] = S[t] = 0.0f;
+                continue;
+            }
+            for (j = 0; j < 8; j++) {
+                uint32_t v;
+                memcpy(&v, blk + qoff + 4 * j, 4);
+                v ^= 0x80808080u;
+                memcpy(g + 4 * (j * L + t), &v, 4);
+            }
+            memcpy(&h, blk, 2);
+            D[t] = qlm__fp16_to_fp32(h);
+            memcpy(&h, blk + 2, 2);
+            S[t] = q8_1 ? qlm__fp16_to_fp32(h) : 0.0f;
+        }
+    }
+}
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_0_ref(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    qlm__gemm_prep_q8(K, xq, xrow, nt, L, grp, 0);
+}
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_1_ref(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    qlm__gemm_prep_q8(K, xq, xrow, nt, L, grp, 1);
+}
+static QLM__MAYBE_UNUSED void qlm__gemm_prep_q8_K_ref(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    int64_t sb, nsb = K / QLM__QK_K;
+    int t, l, s, j;
+    for (sb = 0; sb < nsb; sb++) {
+        uint8_t *g = grp + (size_t)sb * 548 * (size_t)L;
+        uint32_t *P = (uint32_t *)g, *B = (uint32_t *)(g + 516 * L);
+        float *D = (float *)(g + 512 * L);
+        for (t = 0; t < L; t++) {
+            const qlm__block_q8_K *y = (const qlm__block_q8_K *)(xq + (size_t)t * xrow) + sb;
+            if (t >= nt) {
+                for (l = 0; l < 128; l++) P[l * L + t] = 0;
+                for (j = 0; j < 8; j++) B[j * L + t] = 0;
+                D[t] = 0.0f;
+                continue;
+            }
+            for (l = 0; l < 8; l++)
+                for (s = 0; s < 16; s++) P[(16 * l + s) * L + t] = qlm__pair16(y->qs[16 * s + l], y->qs[16 * s + l + 8]);
+            for (j = 0; j < 8; j++) B[j * L + t] = qlm__pair16(y->bsums[2 * j], y->bsums[2 * j + 1]);
+            D[t] = y->d;
+        }
+    }
+}
+
+/* Codes of one 32-block as signed values, its d and m (0 without a min). */
+static QLM__MAYBE_UNUSED void qlm__gemm_codes32(qlm_type type, const uint8_t *blk, int8_t c[32], qlm__f16 *d, qlm__f16 *m) {
+    int j;
+    *m = 0;
+    switch (type) {
+    case QLM_TYPE_Q4_0: {
+        const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)blk;
+        for (j = 0; j < 16; j++) {
+            c[j] = (int8_t)((x->qs[j] & 0x0f) - 8);
+            c[j + 16] = (int8_t)((x->qs[j] >> 4) - 8);
+        }
+        *d = x->d;
+        break;
+    }
+    case QLM_TYPE_Q4_1: {
+        const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)blk;
+        for (j = 0; j < 16; j++) {
+            c[j] = (int8_t)(x->qs[j] & 0x0f);
+            c[j + 16] = (int8_t)(x->qs[j] >> 4);
+        }
+        *d = x->d;
+        *m = x->m;
+        break;
+    }
+    case QLM_TYPE_Q5_0: {
+        const qlm__block_q5_0 *x = (const qlm__block_q5_0 *)blk;
+        uint32_t qh = qlm__load_qh(x->qh);
+        for (j = 0; j < 16; j++) {
+            c[j] = (int8_t)(((x->qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4)) - 16);
+            c[j + 16] = (int8_t)(((x->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4)) - 16);
+        }
+        *d = x->d;
+        break;
+    }
+    case QLM_TYPE_Q5_1: {
+        const qlm__block_q5_1 *x = (const qlm__block_q5_1 *)blk;
+        uint32_t qh = qlm__load_qh(x->qh);
+        for (j = 0; j < 16; j++) {
+            c[j] = (int8_t)((x->qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4));
+            c[j + 16] = (int8_t)((x->qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4));
+        }
+        *d = x->d;
+        *m = x->m;
+        break;
+    }
+    default: { /* q8_0 */
+        const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)blk;
+        memcpy(c, x->qs, 32);
+        *d = x->d;
+        break;
+    }
+    }
+}
+static QLM__MAYBE_UNUSED void qlm__gemm_unpack32(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
+    size_t bs = qlm__type_traits[type].type_size;
+    int64_t b, nb = K / 32;
+    int r, j;
+    for (b = 0; b < nb; b++) {
+        uint8_t *o = wt + (size_t)b * 44 * (size_t)R;
+        int32_t *N = (int32_t *)(o + 32 * R);
+        float *DX = (float *)(o + 36 * R), *MX = DX + R;
+        for (r = 0; r < R; r++) {
+            int8_t *c = (int8_t *)o + 32 * r;
+            qlm__f16 d, m;
+            int sum = 0;
+            if (r >= nr) {
+                memset(c, 0, 32);
+                N[r] = 0;
+                DX[r] = MX[r] = 0.0f;
+                continue;
+            }
+            qlm__gemm_codes32(type, w + (size_t)r * bw + (size_t)b * bs, c, &d, &m);
+            for (j = 0; j < 32; j++) sum += c[j];
+            N[r] = -128 * sum;
+            DX[r] = qlm__fp16_to_fp32(d);
+            MX[r] = qlm__fp16_to_fp32(m);
+        }
+    }
+}
+#define QLM__GEMM_UNPACK32(T, TYPE)                                                                \
+    static QLM__MAYBE_UNUSED void qlm__gemm_unpack_##T##_ref(int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) { \
+        qlm__gemm_unpack32(TYPE, K, w, bw, nr, R, wt);                                             \
+    }
+QLM__GEMM_UNPACK32(q4_0, QLM_TYPE_Q4_0)
+QLM__GEMM_UNPACK32(q4_1, QLM_TYPE_Q4_1)
+QLM__GEMM_UNPACK32(q5_0, QLM_TYPE_Q5_0)
+QLM__GEMM_UNPACK32(q5_1, QLM_TYPE_Q5_1)
+QLM__GEMM_UNPACK32(q8_0, QLM_TYPE_Q8_0)
+#undef QLM__GEMM_UNPACK32
+
+/* Codes of one K-quant super-block as the reference's signed values a[e], its 16 scales
+   sc16[s], d, dmin and 8 mins (0 without a min). */
+static QLM__MAYBE_UNUSED void qlm__gemm_codesK(qlm_type type, const uint8_t *blk, int8_t a[QLM__QK_K], int sc16[16], float *d,
+                             float *dmin, int mn[8]) {
+    int e, j;
+    *dmin = 0.0f;
+    for (j = 0; j < 8; j++) mn[j] = 0;
+    switch (type) {
+    case QLM_TYPE_Q4_K:
+    case QLM_TYPE_Q5_K: {
+        const uint8_t *qs, *qh = NULL, *sc12;
+        qlm__f16 hd, hm;
+        if (type == QLM_TYPE_Q4_K) {
+            const qlm__block_q4_K *x = (const qlm__block_q4_K *)blk;
+            qs = x->qs; sc12 = x->scales; hd = x->d; hm = x->dmin;
+        } else {
+            const qlm__block_q5_K *x = (const qlm__block_q5_K *)blk;
+            qs = x->qs; qh = x->qh; sc12 = x->scales; hd = x->d; hm = x->dmin;
+        }
+        for (e = 0; e < QLM__QK_K; e++) {
+            uint8_t byte = qs[(e / 64) * 32 + e % 32];
+            int q = (e % 64) < 32 ? (byte & 0x0f) : (byte >> 4);
+            if (qh) q += ((qh[e % 32] >> (e / 32)) & 1) ? 16 : 0;
+            a[e] = (int8_t)q;
+        }
+        for (j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            qlm__get_scale_min_k4(j, sc12, &sc, &m);
+            sc16[2 * j] = sc16[2 * j + 1] = sc;
+            mn[j] = m;
+        }
+        *d = qlm__fp16_to_fp32(hd);
+        *dmin = qlm__fp16_to_fp32(hm);
+        break;
+    }
+    case QLM_TYPE_Q6_K: {
+        const qlm__block_q6_K *x = (const qlm__block_q6_K *)blk;
+        for (e = 0; e < QLM__QK_K; e++) a[e] = (int8_t)(qlm__q6k_code(x, e) - 32);
+        for (j = 0; j < 16; j++) sc16[j] = x->scales[j];
+        *d = qlm__fp16_to_fp32(x->d);
+        break;
+    }
+    default: { /* q3_K */
+        const qlm__block_q3_K *x = (const qlm__block_q3_K *)blk;
+        for (e = 0; e < QLM__QK_K; e++) {
+            int hbit = (x->hmask[e % 32] >> (e / 32)) & 1;
+            a[e] = (int8_t)(qlm__k2bits(x->qs, e) - (hbit ? 0 : 4));
+        }
+        for (j = 0; j < 16; j++) sc16[j] = qlm__q3k_scale(x->scales, j) - 32;
+        *d = qlm__fp16_to_fp32(x->d);
+        break;
+    }
+    }
+}
+static QLM__MAYBE_UNUSED void qlm__gemm_unpackK(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
+    size_t bs = qlm__type_traits[type].type_size;
+    int64_t sb, nsb = K / QLM__QK_K;
+    int r, l, s, j;
+    for (sb = 0; sb < nsb; sb++) {
+        uint8_t *o = wt + (size_t)sb * 552 * (size_t)R;
+        float *DX = (float *)(o + 512 * R), *DM = DX + R;
+        uint32_t *M = (uint32_t *)(DM + R);
+        for (r = 0; r < R; r++) {
+            uint32_t *W = (uint32_t *)o + 128 * r;
+            int8_t a[QLM__QK_K];
+            int sc16[16], mn[8];
+            float d, dmin;
+            if (r >= nr) {
+                memset(W, 0, 512);
+                DX[r] = DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                continue;
+            }
+            qlm__gemm_codesK(type, w + (size_t)r * bw + (size_t)sb * bs, a, sc16, &d, &dmin, mn);
+            for (s = 0; s < 16; s++)
+                for (l = 0; l < 8; l++)
+                    W[8 * s + l] = qlm__pair16(sc16[s] * a[16 * s + l], sc16[s] * a[16 * s + l + 8]);
+            DX[r] = d;
+            DM[r] = dmin;
+            for (j = 0; j < 8; j++) M[8 * r + j] = qlm__pair16(mn[j], mn[j]);
+        }
+    }
+}
+#define QLM__GEMM_UNPACKK(T, TYPE)                                                                 \
+    static QLM__MAYBE_UNUSED void qlm__gemm_unpack_##T##_ref(int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) { \
+        qlm__gemm_unpackK(TYPE, K, w, bw, nr, R, wt);                                              \
+    }
+QLM__GEMM_UNPACKK(q3_K, QLM_TYPE_Q3_K)
+QLM__GEMM_UNPACKK(q4_K, QLM_TYPE_Q4_K)
+QLM__GEMM_UNPACKK(q5_K, QLM_TYPE_Q5_K)
+QLM__GEMM_UNPACKK(q6_K, QLM_TYPE_Q6_K)
+#undef QLM__GEMM_UNPACKK
+
+/* The specification of every GEMM kernel: y[t * ys + r] = the reference dot of weight row r
+   (bw bytes apart) and activation row t (xrow bytes apart), for r < nr, t < nt. */
+static QLM__MAYBE_UNUSED void qlm__gemm_ref(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int64_t nr,
+                                            const uint8_t *xq, size_t xrow, int64_t nt, float *y, size_t ys) {
+    int64_t r, t;
+    for (t = 0; t < nt; t++)
+        for (r = 0; r < nr; r++)
+            qlm__type_traits[type].vec_dot((int)K, &y[t * (int64_t)ys + r], w + r * (int64_t)bw, xq + t * (int64_t)xrow);
 }
 
 /* Variants: each has a `supported` test for the running CPU and a `fill` that overwrites the
@@ -2565,10 +2878,16 @@ typedef struct {
  * now mostly the exact float part (fp16 scale loads, sequential sum), which wider integer
  * registers would not shorten, so 512-bit rewrites were not attempted; the rest is the
  * AVX2 code.  4-row dots (qlm__vec_dot4_*: q4_0 q4_1 q8_0 for both variants, q4_K for
- * AVX2) are defined for the matmul to use; they are not in the kernel table yet.
+ * AVX2) measured 1.0-1.15x over the one-row dots and are not in the kernel table; batches
+ * go to the GEMM tiles instead.
+ *
+ * GEMM (prefill, see "GEMM layouts" in >>kernels): tiles of 4 (AVX2) or 8 (AVX-512) weight
+ * rows against 8 / 16 tokens, one token per int32 lane, so no horizontal sums; results
+ * bit-identical to the one-row dots.  The layout converters are AVX2 for both variants.
  *
  * Layout: feature detection -> helpers -> AVX2 dots (float rows, 32-blocks with their
- * 4-row forms, K-quants) -> AVX2 quantisers -> AVX-512 kernels -> fill functions. */
+ * 4-row forms, K-quants) -> AVX2 quantisers -> KV-cache kernels -> AVX-512 dots -> GEMM
+ * converters and tiles -> fill functions. */
 
 #include <immintrin.h>
 #include <cpuid.h>
@@ -3629,6 +3948,646 @@ QLM__KV_ACCUM_AVX2(q4_0, QLM_KV_Q4_0)
 
 QLM__X86_BLOCK32_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_ss8_vnni)
 
+/* ---- GEMM tiles (the layouts are described under "GEMM layouts" in >>kernels) -------------
+   A tile is QLM__X86_GEMM_ROWS weight rows against one group of tokens (8 per ymm for AVX2,
+   16 per zmm for AVX-512). Per block: the integer dot of every (row, token) accumulates in the
+   token's lane, starting from the row's N (-128 * sum of codes: activations are stored + 128
+   so they can be vpdpbusd's / maddubs's unsigned operand), then the float part is the
+   reference's expression on whole registers, one lane per token. The 4 x lanes results leave
+   through a 4x4 transpose inside each 128-bit lane: 4 consecutive floats per token. */
+
+#define QLM__X86_GEMM_ROWS 4
+#define QLM__X86_GEMM32_ROWS512 8 /* the AVX-512 32-block tile: 8 independent dot chains */
+/* full unrolling of the loops over rows / steps, so accumulators live in registers */
+#define QLM__UNROLL _Pragma("GCC unroll 16")
+
+/* qlm__x86_opaque for registers that may be zmm16-31 */
+#define qlm__x86_opaque_v(v) __asm__("" : "+v"(v))
+
+static inline uint32_t qlm__ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+/* f[r] holds rows r = 0..3 of 4 * n128 tokens (n128 128-bit lanes per register, stored to
+   u[] by the caller after the transposing unpacks): token t's 4 results are at
+   u + 4 * (n128 * 4 * (t & 3) + (t >> 2)) ... written as 4 floats (nr of them) at y + t * ys. */
+static inline void qlm__gemm_store_t(const float *u, int n128, int nr, int nt, float *y, size_t ys) {
+    int t, r;
+    for (t = 0; t < nt; t++) {
+        const float *v = u + 4 * (n128 * (t & 3) + (t >> 2));
+        float *d = y + (size_t)t * ys;
+        if (nr == 4) memcpy(d, v, 16);
+        else for (r = 0; r < nr; r++) d[r] = v[r];
+    }
+}
+
+/* -- layout converters (AVX2, used by both variants): twins of the >>kernels `_ref` ones,
+   byte-identical (test_kernels). */
+
+/* byte e of the result = 0x10 if bit e of the little-endian word at qh is set (q5 fifth bits) */
+static inline QLM__AVX2 __m256i qlm__qh_bits_avx2(const uint8_t *qh) {
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    uint32_t w;
+    __m256i v;
+    memcpy(&w, qh, 4);
+    v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)w),
+                            _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm_unpack32_avx2(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
+    const size_t bs = qlm__type_traits[type].type_size;
+    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+    int64_t b, nb = K / 32;
+    int r;
+    for (b = 0; b < nb; b++) { /* R <= 8 rows of one block: codes, then N, DX, MX 8 at a time */
+        uint8_t *o = wt + (size_t)b * 44 * (size_t)R;
+        __m256i p[8];
+        qlm__f16 hd[8], hm[8];
+        int32_t sums[8];
+        float f[8];
+        for (r = 0; r < 8; r++) {
+            const uint8_t *blk = w + (size_t)r * bw + (size_t)b * bs;
+            __m256i c = _mm256_setzero_si256();
+            hd[r] = hm[r] = 0;
+            if (r < nr) switch (type) {
+            case QLM_TYPE_Q4_0: {
+                const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)blk;
+                c = _mm256_sub_epi8(qlm__nib32_avx2(x->qs), _mm256_set1_epi8(8));
+                hd[r] = x->d;
+                break;
+            }
+            case QLM_TYPE_Q4_1: {
+                const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)blk;
+                c = qlm__nib32_avx2(x->qs);
+                hd[r] = x->d;
+                hm[r] = x->m;
+                break;
+            }
+            case QLM_TYPE_Q5_0: {
+                const qlm__block_q5_0 *x = (const qlm__block_q5_0 *)blk;
+                c = _mm256_sub_epi8(_mm256_or_si256(qlm__nib32_avx2(x->qs), qlm__qh_bits_avx2(x->qh)), _mm256_set1_epi8(16));
+                hd[r] = x->d;
+                break;
+            }
+            case QLM_TYPE_Q5_1: {
+                const qlm__block_q5_1 *x = (const qlm__block_q5_1 *)blk;
+                c = _mm256_or_si256(qlm__nib32_avx2(x->qs), qlm__qh_bits_avx2(x->qh));
+                hd[r] = x->d;
+                hm[r] = x->m;
+                break;
+            }
+            default: {
+                const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)blk;
+                c = _mm256_loadu_si256((const __m256i *)x->qs);
+                hd[r] = x->d;
+                break;
+            }
+            }
+            if (r < R) _mm256_storeu_si256((__m256i *)(o + 32 * r), c);
+            p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(one8, c), one16); /* sum of codes, in 8 lanes */
+            if (r + 1 == R) break;
+        }
+        for (r = R; r < 8; r++) p[r] = _mm256_setzero_si256();
+        qlm__reduce8_avx2(p, sums);
+        _mm256_storeu_si256((__m256i *)sums, _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)sums), _mm256_set1_epi32(-128)));
+        memcpy(o + 32 * R, sums, 4 * (size_t)R);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd)));
+        memcpy(o + 36 * R, f, 4 * (size_t)R);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hm)));
+        memcpy(o + 40 * R, f, 4 * (size_t)R);
+    }
+}
+#define QLM__GEMM_UNPACK32_AVX2(T, TYPE)                                                           \
+    static QLM__AVX2 void qlm__gemm_unpack_##T##_avx2(int64_t K, const uint8_t *w, size_t bw, int nr, int R, \
+                                                     uint8_t *wt) {                                \
+        qlm__gemm_unpack32_avx2(TYPE, K, w, bw, nr, R, wt);                                        \
+    }
+QLM__GEMM_UNPACK32_AVX2(q4_0, QLM_TYPE_Q4_0)
+QLM__GEMM_UNPACK32_AVX2(q4_1, QLM_TYPE_Q4_1)
+QLM__GEMM_UNPACK32_AVX2(q5_0, QLM_TYPE_Q5_0)
+QLM__GEMM_UNPACK32_AVX2(q5_1, QLM_TYPE_Q5_1)
+QLM__GEMM_UNPACK32_AVX2(q8_0, QLM_TYPE_Q8_0)
+#undef QLM__GEMM_UNPACK32_AVX2
+
+/* Sub-block J of 32 signed codes in element order (v) with the scales of its two 16-element
+   groups -> the 16 words W[8 s + l] of groups s = 2J, 2J + 1: int16 pairs (sc * c[l], sc * c[l + 8]). */
+static inline QLM__AVX2 void qlm__gemm_kpairs_avx2(__m256i v, int sc0, int sc1, uint8_t *W) {
+    __m256i x = _mm256_unpacklo_epi8(v, _mm256_srli_si256(v, 8)); /* per 16: c0 c8 c1 c9 ... c7 c15 */
+    __m256i g0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)), g1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1));
+    _mm256_storeu_si256((__m256i *)W, _mm256_mullo_epi16(g0, _mm256_set1_epi16((short)sc0)));
+    _mm256_storeu_si256((__m256i *)(W + 32), _mm256_mullo_epi16(g1, _mm256_set1_epi16((short)sc1)));
+}
+
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm_unpackK_avx2(qlm_type type, int64_t K, const uint8_t *w, size_t bw, int nr, int R, uint8_t *wt) {
+    const size_t bs = qlm__type_traits[type].type_size;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+    int64_t sb, nsb = K / QLM__QK_K;
+    int r, j, h, k;
+    for (sb = 0; sb < nsb; sb++) {
+        uint8_t *o = wt + (size_t)sb * 552 * (size_t)R;
+        float *DX = (float *)(o + 512 * R), *DM = DX + R;
+        uint32_t *M = (uint32_t *)(DM + R);
+        for (r = 0; r < R; r++) {
+            const uint8_t *blk = w + (size_t)r * bw + (size_t)sb * bs;
+            uint8_t *W = o + 512 * r;
+            if (r >= nr) {
+                memset(W, 0, 512);
+                DX[r] = DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                continue;
+            }
+            switch (type) {
+            case QLM_TYPE_Q4_K:
+            case QLM_TYPE_Q5_K: {
+                const uint8_t *qs, *qh = NULL, *sc12;
+                uint8_t sc[8], mn[8];
+                qlm__f16 hd, hm;
+                __m256i hb = _mm256_setzero_si256();
+                if (type == QLM_TYPE_Q4_K) {
+                    const qlm__block_q4_K *x = (const qlm__block_q4_K *)blk;
+                    qs = x->qs; sc12 = x->scales; hd = x->d; hm = x->dmin;
+                } else {
+                    const qlm__block_q5_K *x = (const qlm__block_q5_K *)blk;
+                    qs = x->qs; qh = x->qh; sc12 = x->scales; hd = x->d; hm = x->dmin;
+                    hb = _mm256_loadu_si256((const __m256i *)qh);
+                }
+                qlm__k4_unpack_scales(sc12, sc, mn);
+                for (j = 0; j < 4; j++) { /* sub-blocks 2j (low nibbles) and 2j + 1 (high) */
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+                    __m256i c0 = _mm256_and_si256(q, m4), c1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                    if (qh) {
+                        c0 = _mm256_or_si256(c0, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(1)), 4));
+                        c1 = _mm256_or_si256(c1, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(2)), 3));
+                        hb = _mm256_srli_epi16(hb, 2);
+                    }
+                    qlm__gemm_kpairs_avx2(c0, sc[2 * j], sc[2 * j], W + 128 * j);
+                    qlm__gemm_kpairs_avx2(c1, sc[2 * j + 1], sc[2 * j + 1], W + 128 * j + 64);
+                }
+                DX[r] = qlm__h2f(hd);
+                DM[r] = qlm__h2f(hm);
+                for (j = 0; j < 8; j++) M[8 * r + j] = (uint32_t)mn[j] * 0x10001u;
+                break;
+            }
+            case QLM_TYPE_Q6_K: {
+                const qlm__block_q6_K *x = (const qlm__block_q6_K *)blk;
+                const __m256i o32 = _mm256_set1_epi8(32);
+                const int8_t *sc = x->scales;
+                for (h = 0; h < 2; h++, sc += 8) {
+                    __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+                    __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+                    __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                    __m256i a0 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)), o32);
+                    __m256i a1 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)), o32);
+                    __m256i a2 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)), o32);
+                    __m256i a3 = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)), o32);
+                    qlm__gemm_kpairs_avx2(a0, sc[0], sc[1], W + 256 * h);
+                    qlm__gemm_kpairs_avx2(a1, sc[2], sc[3], W + 256 * h + 64);
+                    qlm__gemm_kpairs_avx2(a2, sc[4], sc[5], W + 256 * h + 128);
+                    qlm__gemm_kpairs_avx2(a3, sc[6], sc[7], W + 256 * h + 192);
+                }
+                DX[r] = qlm__h2f(x->d);
+                DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                break;
+            }
+            default: { /* q3_K: value = 2 low bits + 4 * hmask bit - 4 */
+                const qlm__block_q3_K *x = (const qlm__block_q3_K *)blk;
+                const __m256i one = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+                __m256i hm = _mm256_loadu_si256((const __m256i *)x->hmask);
+                int8_t sc[16];
+                _mm_storeu_si128((__m128i *)sc, qlm__q3k_unpack_scales(x->scales));
+                for (h = 0; h < 2; h++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
+                    for (k = 0; k < 4; k++) {
+                        __m256i a = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(q, m3), _mm256_slli_epi16(_mm256_and_si256(hm, one), 2)), four);
+                        qlm__gemm_kpairs_avx2(a, sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1], W + 256 * h + 64 * k);
+                        q = _mm256_srli_epi16(q, 2);
+                        hm = _mm256_srli_epi16(hm, 1);
+                    }
+                }
+                DX[r] = qlm__h2f(x->d);
+                DM[r] = 0.0f;
+                for (j = 0; j < 8; j++) M[8 * r + j] = 0;
+                break;
+            }
+            }
+        }
+    }
+}
+#define QLM__GEMM_UNPACKK_AVX2(T, TYPE)                                                            \
+    static QLM__AVX2 void qlm__gemm_unpack_##T##_avx2(int64_t K, const uint8_t *w, size_t bw, int nr, int R, \
+                                                     uint8_t *wt) {                                \
+        qlm__gemm_unpackK_avx2(TYPE, K, w, bw, nr, R, wt);                                         \
+    }
+QLM__GEMM_UNPACKK_AVX2(q3_K, QLM_TYPE_Q3_K)
+QLM__GEMM_UNPACKK_AVX2(q4_K, QLM_TYPE_Q4_K)
+QLM__GEMM_UNPACKK_AVX2(q5_K, QLM_TYPE_Q5_K)
+QLM__GEMM_UNPACKK_AVX2(q6_K, QLM_TYPE_Q6_K)
+#undef QLM__GEMM_UNPACKK_AVX2
+
+/* r[i][j] <-> r[j][i] for an 8 x 8 matrix of 32-bit words */
+static inline QLM__AVX2 void qlm__tr8x8_epi32(__m256i r[8]) {
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* Activations, 8 tokens at a time: each token's block in a register, then an 8 x 8 word
+   transpose gives the 8 tokens' word j in one register. */
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm_prep_q8_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp, const int q8_1) {
+    const size_t bs = q8_1 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0), qoff = q8_1 ? 4 : 2;
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    int64_t b, nb = K / 32;
+    int t0, t, j;
+    for (b = 0; b < nb; b++) {
+        uint8_t *g = grp + (size_t)b * 40 * (size_t)L;
+        float *D = (float *)(g + 32 * L), *S = D + L;
+        for (t0 = 0; t0 < L; t0 += 8) {
+            __m256i r[8];
+            QLM__UNROLL for (t = 0; t < 8; t++) {
+                const uint8_t *blk = xq + (size_t)(t0 + t) * xrow + (size_t)b * bs;
+                r[t] = t0 + t < nt ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + qoff)), x80) : x80;
+            }
+            qlm__tr8x8_epi32(r);
+            QLM__UNROLL for (j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(g + 4 * (j * L + t0)), r[j]);
+        }
+        for (t = 0; t < L; t++) {
+            const uint8_t *blk = xq + (size_t)t * xrow + (size_t)b * bs;
+            qlm__f16 h[2];
+            if (t < nt) {
+                memcpy(h, blk, 4);
+                D[t] = qlm__h2f(h[0]);
+                S[t] = q8_1 ? qlm__h2f(h[1]) : 0.0f;
+            } else {
+                D[t] = S[t] = 0.0f;
+            }
+        }
+    }
+}
+static QLM__AVX2 void qlm__gemm_prep_q8_0_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    qlm__gemm_prep_q8_avx2(K, xq, xrow, nt, L, grp, 0);
+}
+static QLM__AVX2 void qlm__gemm_prep_q8_1_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    qlm__gemm_prep_q8_avx2(K, xq, xrow, nt, L, grp, 1);
+}
+static QLM__AVX2 void qlm__gemm_prep_q8_K_avx2(int64_t K, const uint8_t *xq, size_t xrow, int nt, int L, uint8_t *grp) {
+    int64_t sb, nsb = K / QLM__QK_K;
+    int t0, t, l, s, j;
+    for (sb = 0; sb < nsb; sb++) {
+        uint8_t *g = grp + (size_t)sb * 548 * (size_t)L;
+        uint32_t *B = (uint32_t *)(g + 516 * L);
+        float *D = (float *)(g + 512 * L);
+        for (t0 = 0; t0 < L; t0 += 8) {
+            for (s = 0; s < 16; s += 2) { /* int16 pairs (a[16s+l], a[16s+l+8]) of groups s, s+1 */
+                __m256i r0[8], r1[8];
+                QLM__UNROLL for (t = 0; t < 8; t++) {
+                    const qlm__block_q8_K *y = (const qlm__block_q8_K *)(xq + (size_t)(t0 + t) * xrow) + sb;
+                    __m256i v = t0 + t < nt ? _mm256_loadu_si256((const __m256i *)(y->qs + 16 * s)) : _mm256_setzero_si256();
+                    __m256i x = _mm256_unpacklo_epi8(v, _mm256_srli_si256(v, 8));
+                    r0[t] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
+                    r1[t] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1));
+                }
+                qlm__tr8x8_epi32(r0);
+                qlm__tr8x8_epi32(r1);
+                QLM__UNROLL for (l = 0; l < 8; l++) {
+                    _mm256_storeu_si256((__m256i *)(g + 4 * ((16 * l + s) * L + t0)), r0[l]);
+                    _mm256_storeu_si256((__m256i *)(g + 4 * ((16 * l + s + 1) * L + t0)), r1[l]);
+                }
+            }
+        }
+        for (t = 0; t < L; t++) {
+            const qlm__block_q8_K *y = (const qlm__block_q8_K *)(xq + (size_t)t * xrow) + sb;
+            uint32_t bp[8];
+            if (t < nt) memcpy(bp, y->bsums, 32);
+            else memset(bp, 0, sizeof bp);
+            D[t] = t < nt ? y->d : 0.0f;
+            QLM__UNROLL for (j = 0; j < 8; j++) B[j * L + t] = bp[j];
+        }
+    }
+}
+
+/* -- AVX2 (8 tokens per group). maddubs products of two codes are added as int16 over G
+   steps of 4 codes before one madd: |code| <= 8 (q4_0) allows G = 8 (8 * 2 * 255 * 8 =
+   32640), <= 16 (q4_1 q5_0) G = 4, <= 31 (q5_1) G = 2. q8_0 (G = 0) has no room at all:
+   it multiplies |w| by a with w's sign (a back to signed), as the one-row kernel does. */
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemm32_avx2(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys,
+                 const int form, const int G) {
+    enum { R = QLM__X86_GEMM_ROWS, L = 8 };
+    const __m256i ones = _mm256_set1_epi16(1), x80 = _mm256_set1_epi8((char)0x80);
+    const int64_t nb = K / 32;
+    __m256 f[R];
+    float u[4 * 8];
+    int64_t b;
+    int r, j, j0;
+    QLM__UNROLL for (r = 0; r < R; r++) f[r] = _mm256_setzero_ps();
+    for (b = 0; b < nb; b++) {
+        const uint8_t *W = wt + (size_t)b * 44 * R, *A = grp + (size_t)b * 40 * L;
+        const float *DX = (const float *)(W + 36 * R), *MX = DX + R;
+        const __m256 dy = _mm256_loadu_ps((const float *)(A + 32 * L));
+        __m256i s[R];
+        QLM__UNROLL for (r = 0; r < R; r++)
+            s[r] = G ? _mm256_set1_epi32((int)qlm__ld32(W + 32 * R + 4 * r)) : _mm256_setzero_si256();
+        if (G == 0) {
+            QLM__UNROLL for (j = 0; j < 8; j++) {
+                __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(A + 32 * j)), x80);
+                QLM__UNROLL for (r = 0; r < R; r++) {
+                    __m256i wb = _mm256_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j));
+                    __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wb), _mm256_sign_epi8(a, wb));
+                    s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(p, ones));
+                }
+            }
+        } else {
+            QLM__UNROLL for (j0 = 0; j0 < 8; j0 += G) {
+                __m256i p[R];
+                QLM__UNROLL for (r = 0; r < R; r++) p[r] = _mm256_setzero_si256();
+                QLM__UNROLL for (j = j0; j < j0 + G; j++) {
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(A + 32 * j));
+                    QLM__UNROLL for (r = 0; r < R; r++)
+                        p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(a, _mm256_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j))));
+                }
+                QLM__UNROLL for (r = 0; r < R; r++) s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(p[r], ones));
+            }
+        }
+        QLM__UNROLL for (r = 0; r < R; r++) {
+            __m256 fi = _mm256_cvtepi32_ps(s[r]), t;
+            if (form == 0) { /* (sumi * dx) * dy */
+                t = _mm256_mul_ps(fi, _mm256_set1_ps(DX[r]));
+                qlm__x86_opaque(t);
+                t = _mm256_mul_ps(t, dy);
+            } else { /* (dx * dy) * sumi [+ mx * sy] */
+                t = _mm256_mul_ps(_mm256_set1_ps(DX[r]), dy);
+                qlm__x86_opaque(t);
+                t = _mm256_mul_ps(t, fi);
+                if (form == 2) {
+                    __m256 v = _mm256_mul_ps(_mm256_set1_ps(MX[r]), _mm256_loadu_ps((const float *)(A + 36 * L)));
+                    qlm__x86_opaque(t);
+                    qlm__x86_opaque(v);
+                    t = _mm256_add_ps(t, v);
+                }
+            }
+            qlm__x86_opaque(t);
+            f[r] = _mm256_add_ps(f[r], t);
+        }
+    }
+    {
+        __m256 t0 = _mm256_unpacklo_ps(f[0], f[1]), t1 = _mm256_unpackhi_ps(f[0], f[1]);
+        __m256 t2 = _mm256_unpacklo_ps(f[2], f[3]), t3 = _mm256_unpackhi_ps(f[2], f[3]);
+        _mm256_storeu_ps(u, _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))));
+        _mm256_storeu_ps(u + 8, _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))));
+        _mm256_storeu_ps(u + 16, _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))));
+        _mm256_storeu_ps(u + 24, _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))));
+        qlm__gemm_store_t(u, 2, nr, nt, y, ys);
+    }
+}
+
+/* K-quants, AVX2: lane sums by madd of int16 pairs. */
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__gemmK_avx2(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys,
+                const int has_min) {
+    enum { R = QLM__X86_GEMM_ROWS, L = 8 };
+    const int64_t nsb = K / QLM__QK_K;
+    __m256 S[R][8], sf[R];
+    float u[4 * 8];
+    int64_t sb;
+    int r, l, s, j;
+    QLM__UNROLL for (r = 0; r < R; r++) {
+        sf[r] = _mm256_setzero_ps();
+        QLM__UNROLL for (l = 0; l < 8; l++) S[r][l] = _mm256_setzero_ps();
+    }
+    for (sb = 0; sb < nsb; sb++) {
+        const uint8_t *W = wt + (size_t)sb * 552 * R, *A = grp + (size_t)sb * 548 * L;
+        const float *DX = (const float *)(W + 512 * R), *DM = DX + R;
+        const uint8_t *M = W + 520 * R, *B = A + 516 * L;
+        const __m256 dy = _mm256_loadu_ps((const float *)(A + 512 * L));
+        __m256 d[R];
+        QLM__UNROLL for (r = 0; r < R; r++) {
+            d[r] = _mm256_mul_ps(_mm256_set1_ps(DX[r]), dy);
+            qlm__x86_opaque(d[r]);
+        }
+        for (l = 0; l < 8; l++) {
+            __m256i acc[R];
+            QLM__UNROLL for (r = 0; r < R; r++) acc[r] = _mm256_setzero_si256();
+            QLM__UNROLL for (s = 0; s < 16; s++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(A + (size_t)(16 * l + s) * 32));
+                QLM__UNROLL for (r = 0; r < R; r++)
+                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(a, _mm256_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (8 * s + l)))));
+            }
+            QLM__UNROLL for (r = 0; r < R; r++) {
+                __m256 t = _mm256_mul_ps(d[r], _mm256_cvtepi32_ps(acc[r]));
+                qlm__x86_opaque(t);
+                S[r][l] = _mm256_add_ps(S[r][l], t);
+            }
+        }
+        if (has_min)
+            QLM__UNROLL for (r = 0; r < R; r++) {
+                __m256i mi = _mm256_setzero_si256();
+                __m256 dm, t;
+                QLM__UNROLL for (j = 0; j < 8; j++)
+                    mi = _mm256_add_epi32(mi, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(B + 32 * j)),
+                                                                _mm256_set1_epi32((int)qlm__ld32(M + 32 * r + 4 * j))));
+                dm = _mm256_mul_ps(_mm256_set1_ps(DM[r]), dy);
+                qlm__x86_opaque(dm);
+                t = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(mi));
+                qlm__x86_opaque(t);
+                sf[r] = _mm256_sub_ps(sf[r], t);
+            }
+    }
+    QLM__UNROLL for (r = 0; r < R; r++)
+        QLM__UNROLL for (l = 0; l < 8; l++) sf[r] = _mm256_add_ps(sf[r], S[r][l]);
+    {
+        __m256 t0 = _mm256_unpacklo_ps(sf[0], sf[1]), t1 = _mm256_unpackhi_ps(sf[0], sf[1]);
+        __m256 t2 = _mm256_unpacklo_ps(sf[2], sf[3]), t3 = _mm256_unpackhi_ps(sf[2], sf[3]);
+        _mm256_storeu_ps(u, _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))));
+        _mm256_storeu_ps(u + 8, _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2))));
+        _mm256_storeu_ps(u + 16, _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))));
+        _mm256_storeu_ps(u + 24, _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3))));
+        qlm__gemm_store_t(u, 2, nr, nt, y, ys);
+    }
+}
+
+/* GCC 12's avx512fintrin.h builds "undefined" vectors as `__m512 __Y = __Y;`, which g++ -O2
+   reports as maybe-uninitialized once inlined here (a false positive). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+/* -- AVX-512 (16 tokens per group): vpdpbusd / vpdpwssd on zmm, the broadcast weight codes
+   as their memory operand. */
+static inline __attribute__((always_inline)) QLM__AVX512 void
+qlm__gemm_store4x16(const __m512 f[4], int nr, int nt, float *y, size_t ys) {
+    float u[4 * 16];
+    __m512 t0 = _mm512_unpacklo_ps(f[0], f[1]), t1 = _mm512_unpackhi_ps(f[0], f[1]);
+    __m512 t2 = _mm512_unpacklo_ps(f[2], f[3]), t3 = _mm512_unpackhi_ps(f[2], f[3]);
+    _mm512_storeu_ps(u, _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2))));
+    _mm512_storeu_ps(u + 16, _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2))));
+    _mm512_storeu_ps(u + 32, _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3))));
+    _mm512_storeu_ps(u + 48, _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3))));
+    qlm__gemm_store_t(u, 4, nr, nt, y, ys);
+}
+
+static inline __attribute__((always_inline)) QLM__AVX512 void
+qlm__gemm32_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys,
+                   const int form) {
+    enum { R = QLM__X86_GEMM32_ROWS512, L = 16 };
+    const int64_t nb = K / 32;
+    __m512 f[R];
+    int64_t b;
+    int r, j;
+    QLM__UNROLL for (r = 0; r < R; r++) f[r] = _mm512_setzero_ps();
+    for (b = 0; b < nb; b++) {
+        const uint8_t *W = wt + (size_t)b * 44 * R, *A = grp + (size_t)b * 40 * L;
+        const float *DX = (const float *)(W + 36 * R), *MX = DX + R;
+        const __m512 dy = _mm512_loadu_ps(A + 32 * L);
+        __m512i s[R];
+        QLM__UNROLL for (r = 0; r < R; r++) s[r] = _mm512_set1_epi32((int)qlm__ld32(W + 32 * R + 4 * r));
+        QLM__UNROLL for (j = 0; j < 8; j++) {
+            __m512i a = _mm512_loadu_si512(A + 64 * j);
+            QLM__UNROLL for (r = 0; r < R; r++) s[r] = _mm512_dpbusd_epi32(s[r], a, _mm512_set1_epi32((int)qlm__ld32(W + 32 * r + 4 * j)));
+        }
+        QLM__UNROLL for (r = 0; r < R; r++) {
+            __m512 fi = _mm512_cvtepi32_ps(s[r]), t;
+            if (form == 0) {
+                t = _mm512_mul_ps(fi, _mm512_set1_ps(DX[r]));
+                qlm__x86_opaque_v(t);
+                t = _mm512_mul_ps(t, dy);
+            } else {
+                t = _mm512_mul_ps(_mm512_set1_ps(DX[r]), dy);
+                qlm__x86_opaque_v(t);
+                t = _mm512_mul_ps(t, fi);
+                if (form == 2) {
+                    __m512 v = _mm512_mul_ps(_mm512_set1_ps(MX[r]), _mm512_loadu_ps(A + 36 * L));
+                    qlm__x86_opaque_v(t);
+                    qlm__x86_opaque_v(v);
+                    t = _mm512_add_ps(t, v);
+                }
+            }
+            qlm__x86_opaque_v(t);
+            f[r] = _mm512_add_ps(f[r], t);
+        }
+    }
+    for (r = 0; r < R && r < nr; r += 4) qlm__gemm_store4x16(f + r, nr - r < 4 ? nr - r : 4, nt, y + r, ys);
+}
+
+static inline __attribute__((always_inline)) QLM__AVX512 void
+qlm__gemmK_avx512(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y, size_t ys,
+                  const int has_min) {
+    enum { R = QLM__X86_GEMM32_ROWS512, L = 16 };
+    const int64_t nsb = K / QLM__QK_K;
+    __m512 S[R][8], sf[R];
+    int64_t sb;
+    int r, l, s, j;
+    QLM__UNROLL for (r = 0; r < R; r++) {
+        sf[r] = _mm512_setzero_ps();
+        QLM__UNROLL for (l = 0; l < 8; l++) S[r][l] = _mm512_setzero_ps();
+    }
+    for (sb = 0; sb < nsb; sb++) {
+        const uint8_t *W = wt + (size_t)sb * 552 * R, *A = grp + (size_t)sb * 548 * L;
+        const float *DX = (const float *)(W + 512 * R), *DM = DX + R;
+        const uint8_t *M = W + 520 * R, *B = A + 516 * L;
+        const __m512 dy = _mm512_loadu_ps(A + 512 * L);
+        __m512 d[R];
+        QLM__UNROLL for (r = 0; r < R; r++) {
+            d[r] = _mm512_mul_ps(_mm512_set1_ps(DX[r]), dy);
+            qlm__x86_opaque_v(d[r]);
+        }
+        for (l = 0; l < 8; l++) {
+            __m512i acc[2][R]; /* two chains per row (even / odd s): dpwssd's latency is 5 */
+            QLM__UNROLL for (r = 0; r < R; r++) acc[0][r] = acc[1][r] = _mm512_setzero_si512();
+            QLM__UNROLL for (s = 0; s < 16; s++) {
+                __m512i a = _mm512_loadu_si512(A + (size_t)(16 * l + s) * 64);
+                QLM__UNROLL for (r = 0; r < R; r++)
+                    acc[s & 1][r] = _mm512_dpwssd_epi32(acc[s & 1][r], a, _mm512_set1_epi32((int)qlm__ld32(W + 512 * r + 4 * (8 * s + l))));
+            }
+            QLM__UNROLL for (r = 0; r < R; r++) {
+                __m512 t = _mm512_mul_ps(d[r], _mm512_cvtepi32_ps(_mm512_add_epi32(acc[0][r], acc[1][r])));
+                qlm__x86_opaque_v(t);
+                S[r][l] = _mm512_add_ps(S[r][l], t);
+            }
+        }
+        if (has_min)
+            QLM__UNROLL for (r = 0; r < R; r++) {
+                __m512i mi = _mm512_setzero_si512();
+                __m512 dm, t;
+                QLM__UNROLL for (j = 0; j < 8; j++)
+                    mi = _mm512_dpwssd_epi32(mi, _mm512_loadu_si512(B + 64 * j), _mm512_set1_epi32((int)qlm__ld32(M + 32 * r + 4 * j)));
+                dm = _mm512_mul_ps(_mm512_set1_ps(DM[r]), dy);
+                qlm__x86_opaque_v(dm);
+                t = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(mi));
+                qlm__x86_opaque_v(t);
+                sf[r] = _mm512_sub_ps(sf[r], t);
+            }
+    }
+    QLM__UNROLL for (r = 0; r < R; r++)
+        QLM__UNROLL for (l = 0; l < 8; l++) sf[r] = _mm512_add_ps(sf[r], S[r][l]);
+    for (r = 0; r < R && r < nr; r += 4) qlm__gemm_store4x16(sf + r, nr - r < 4 ? nr - r : 4, nt, y + r, ys);
+}
+
+/* The kernels: tile functions per type and variant, and their table entries. */
+#define QLM__X86_GEMM(T, SFX, TGT, LANES, ROWS, PREP, CALL)                                              \
+    static TGT void qlm__gemm_tile_##T##_##SFX(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, \
+                                              float *y, size_t ys) {                               \
+        CALL;                                                                                      \
+    }                                                                                              \
+    static const qlm__gemm_kernel qlm__gemm_##T##_##SFX = {LANES, ROWS, PREP,                      \
+                                                          qlm__gemm_unpack_##T##_avx2, qlm__gemm_tile_##T##_##SFX};
+#define QLM__X86_GEMM_ARGS K, wt, grp, nr, nt, y, ys
+QLM__X86_GEMM(q4_0, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 0, 8))
+QLM__X86_GEMM(q4_1, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 4))
+QLM__X86_GEMM(q5_0, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 4))
+QLM__X86_GEMM(q5_1, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 2, 2))
+QLM__X86_GEMM(q8_0, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx2(QLM__X86_GEMM_ARGS, 1, 0))
+QLM__X86_GEMM(q3_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q6_K, avx2, QLM__AVX2, 8, QLM__X86_GEMM_ROWS, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx2(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_0, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_1, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
+QLM__X86_GEMM(q5_0, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_1, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_1_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 2))
+QLM__X86_GEMM(q8_0, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_0_avx2, qlm__gemm32_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q3_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
+QLM__X86_GEMM(q4_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q5_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 1))
+QLM__X86_GEMM(q6_K, avx512, QLM__AVX512, 16, QLM__X86_GEMM32_ROWS512, qlm__gemm_prep_q8_K_avx2, qlm__gemmK_avx512(QLM__X86_GEMM_ARGS, 0))
+#undef QLM__X86_GEMM_ARGS
+#undef QLM__X86_GEMM
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#define QLM__X86_GEMM_FILL(k, SFX)                                                                 \
+    do {                                                                                           \
+        (k)->gemm[QLM_TYPE_Q4_0] = &qlm__gemm_q4_0_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q4_1] = &qlm__gemm_q4_1_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q5_0] = &qlm__gemm_q5_0_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q5_1] = &qlm__gemm_q5_1_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q8_0] = &qlm__gemm_q8_0_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q3_K] = &qlm__gemm_q3_K_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q4_K] = &qlm__gemm_q4_K_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q5_K] = &qlm__gemm_q5_K_##SFX;                                          \
+        (k)->gemm[QLM_TYPE_Q6_K] = &qlm__gemm_q6_K_##SFX;                                          \
+    } while (0)
+
 /* ---- fill functions ------------------------------------------------------------------- */
 
 static void qlm__kernels_fill_avx2(qlm__kernels *k) {
@@ -3666,6 +4625,7 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->kv_accum[QLM_KV_FP8] = qlm__kv_accum_fp8_avx2;
     k->kv_accum[QLM_KV_Q4] = qlm__kv_accum_q4_avx2;
     k->kv_accum[QLM_KV_Q4_0] = qlm__kv_accum_q4_0_avx2;
+    QLM__X86_GEMM_FILL(k, avx2);
 }
 
 static void qlm__kernels_fill_avx512(qlm__kernels *k) {
@@ -3675,6 +4635,7 @@ static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     k->vec_dot[QLM_TYPE_Q5_0] = qlm__vec_dot_q5_0_avx512;
     k->vec_dot[QLM_TYPE_Q5_1] = qlm__vec_dot_q5_1_avx512;
     k->vec_dot[QLM_TYPE_Q8_0] = qlm__vec_dot_q8_0_avx512;
+    QLM__X86_GEMM_FILL(k, avx512);
 }
 
 #if defined(__clang__)
@@ -7226,6 +8187,12 @@ typedef struct qlm__pool {
     int bar_count, bar_sense;
 } qlm__pool;
 
+/* Sense-reversing barrier: spin, then yield. Measured alternatives (pp512 / tg64, 2 threads,
+   on the shared 2-core dev VM under load): sleeping on a condition variable after ~20 us made
+   decode 5-10x slower (a woken thread waits for a time slice); spinning with pause for ~18 us
+   before yielding halved decode; 0-100 pauses were within noise of this loop. The time that
+   profiles show in sched_yield under load is waiting for a descheduled or busier partner
+   (load imbalance), not the barrier's own cost. */
 static void qlm__barrier(qlm__pool *p) {
 #if !(defined(QLM_NO_THREADS) && QLM_NO_THREADS)
     int sense, spins = 0;
@@ -7240,6 +8207,15 @@ static void qlm__barrier(qlm__pool *p) {
         if (++spins > 1000) sched_yield();
 #else
     (void)p;
+#endif
+}
+
+/* *p += 1, returning the old value; atomic where threads exist. */
+static int qlm__fetch_inc(int *p) {
+#if !(defined(QLM_NO_THREADS) && QLM_NO_THREADS)
+    return __atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
+#else
+    return (*p)++;
 #endif
 }
 
@@ -7596,6 +8572,7 @@ typedef struct qlm__exec {
     void (*mm_hook)(void *user, const qlm__tensor *w, const qlm__tensor *x, int64_t n_rows,
                     int ith, int nth);
     void *mm_user;
+    int mm_next; /* MUL_MAT GEMM: next row tile to take (threads take tiles dynamically) */
 } qlm__exec;
 
 static int64_t qlm__rows(const qlm__exec *ex, const qlm__tensor *t) {
@@ -7707,9 +8684,67 @@ static void qlm__op_glu(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     }
 }
 
+/* Batched MUL_MAT (prefill) uses the GEMM kernels from this many tokens on: below it, the
+   one-row dots (decode is always 1 token). test_kernels --bench-gemm, 1 thread: the GEMM
+   breaks even with the dots at 4-6 tokens for the 32-blocks, 6-8 for the K-quants. */
+#define QLM__GEMM_MIN_TOKENS 8
+
+static size_t qlm__align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Scratch (ex->wdata) a MUL_MAT of weight type wt, K columns, needs for n_tokens tokens and
+   n_threads threads: the quantised activation rows, then (GEMM types) the token groups and
+   one weight tile per thread. The same for every kernel variant (layouts are shared; lanes
+   and rows at their maxima), so switching variants never outgrows it. */
+static size_t qlm__mul_mat_wsize(qlm_type wt, int64_t K, int64_t n_tokens, int n_threads) {
+    qlm_type vt = qlm__type_traits[wt].vec_dot_type;
+    size_t n = vt == QLM_TYPE_F32 ? 0 : qlm__row_size(vt, K) * (size_t)n_tokens, ab = qlm__gemm_act_bytes(wt);
+    size_t nb = (size_t)(K / (qlm__type_traits[wt].blck_size ? qlm__type_traits[wt].blck_size : 1));
+    if (ab && n_tokens >= QLM__GEMM_MIN_TOKENS) {
+        size_t groups = ((size_t)n_tokens + QLM__GEMM_MAX_LANES - 1) / QLM__GEMM_MAX_LANES;
+        n = 64 + qlm__align64(n) + qlm__align64(groups * QLM__GEMM_MAX_LANES * nb * ab) +
+            (size_t)n_threads * qlm__align64(QLM__GEMM_MAX_ROWS * nb * qlm__gemm_w_bytes(wt));
+    }
+    return n;
+}
+
+/* The GEMM path: each thread quantises whole groups of tokens and converts them to the
+   kernel's layout; after a barrier, threads take tiles of weight rows one at a time (an
+   atomic counter, so a thread slowed by other load takes fewer) and run each against every
+   group. Each result is bit-identical to the one-row path's. */
+static void qlm__mul_mat_gemm(qlm__exec *ex, qlm__tensor *t, const qlm__gemm_kernel *gk, int ith, int nth) {
+    const qlm__tensor *w = t->src[0], *x = t->src[1];
+    qlm_type vt = qlm__type_traits[w->type].vec_dot_type;
+    qlm__from_float_fn quant = ex->kern.from_float[vt];
+    int64_t K = w->ne[0], N = w->ne[1], T = qlm__rows(ex, t), L = gk->lanes, R = gk->rows;
+    int64_t ng = (T + L - 1) / L, nb = K / qlm__type_traits[w->type].blck_size, g, b, e, r;
+    size_t xrow = qlm__row_size(vt, K), gbytes = (size_t)(L * nb) * qlm__gemm_act_bytes(w->type);
+    uint8_t *base = ex->wdata + ((64 - ((uintptr_t)ex->wdata & 63)) & 63);
+    uint8_t *xq = base, *grp = base + qlm__align64((size_t)T * xrow);
+    uint8_t *wt = grp + qlm__align64((size_t)ng * gbytes) +
+                  (size_t)ith * qlm__align64((size_t)(R * nb) * qlm__gemm_w_bytes(w->type));
+    size_t ys = t->nb[1] / sizeof(float);
+    qlm__split(ng, ith, nth, &b, &e);
+    for (g = b; g < e; g++) {
+        int64_t t0 = g * L, nt = QLM__MIN(L, T - t0);
+        for (r = t0; r < t0 + nt; r++) quant((const float *)QLM__ROW(x, r), xq + r * xrow, K);
+        gk->prep(K, xq + t0 * xrow, xrow, (int)nt, (int)L, grp + g * gbytes);
+    }
+    if (ith == 0) ex->mm_next = 0;
+    qlm__barrier(ex->pool);
+    for (;;) {
+        int64_t n0 = (int64_t)qlm__fetch_inc(&ex->mm_next) * R, nr;
+        if (n0 >= N) break;
+        nr = QLM__MIN(R, N - n0);
+        gk->unpack(K, (const uint8_t *)QLM__ROW(w, n0), w->nb[1], (int)nr, (int)R, wt);
+        for (g = 0; g < ng; g++)
+            gk->tile(K, wt, grp + g * gbytes, (int)nr, (int)QLM__MIN(L, T - g * L), (float *)QLM__ROW(t, g * L) + n0, ys);
+    }
+}
+
 /* y[t][n] = dot(w row n, x row t). The activations are first converted to the weight type's
    vec_dot_type (once per matmul, split by rows), then every thread takes a share of the
-   weight rows for all tokens, so each weight row is read once per batch. */
+   weight rows for all tokens, so each weight row is read once per batch. Batches of several
+   tokens go to the GEMM kernels where the type has them. */
 static void qlm__op_mul_mat(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     const qlm__tensor *w = t->src[0], *x = t->src[1];
     const qlm__type_traits_t *tt = &qlm__type_traits[w->type];
@@ -7720,6 +8755,10 @@ static void qlm__op_mul_mat(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     size_t xrow = qlm__row_size(vt, K);
     const uint8_t *xq;
     if (ex->mm_hook) ex->mm_hook(ex->mm_user, w, x, T, ith, nth);
+    if (ex->kern.gemm[w->type] && T >= QLM__GEMM_MIN_TOKENS) {
+        qlm__mul_mat_gemm(ex, t, ex->kern.gemm[w->type], ith, nth);
+        return;
+    }
     if (vt == QLM_TYPE_F32) {
         xq = (const uint8_t *)x->data;
         xrow = x->nb[1];
@@ -9328,9 +10367,8 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
     for (i = 0; i < c->g.n_nodes; i++) {
         qlm__tensor *t = c->g.nodes[i];
         if (t->op == QLM__OP_MUL_MAT) {
-            qlm_type vt = qlm__type_traits[t->src[0]->type].vec_dot_type;
-            size_t need = qlm__row_size(vt, t->src[0]->ne[0]) * (size_t)par.n_batch;
-            if (vt != QLM_TYPE_F32 && need > wsize) wsize = need;
+            size_t need = qlm__mul_mat_wsize(t->src[0]->type, t->src[0]->ne[0], par.n_batch, par.n_threads);
+            if (need > wsize) wsize = need;
         }
     }
     c->ex.wdata_size = wsize;

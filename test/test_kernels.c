@@ -447,6 +447,131 @@ static void test_dot4(const char *vname) {
     }
 }
 
+/* ---- batched matmul (GEMM) kernels --------------------------------------- */
+
+/* Limits for the GEMM kernels, relative to M of each (row, token) dot (see the top).  Every
+ * one is EXACT: the kernels sum integers exactly and repeat the reference's float
+ * expressions per (row, token) in its order, only with tokens in vector lanes. */
+typedef void (*gemm_prep_fn)(int64_t K, const uint8_t *xq, size_t xrow, int nt, int lanes, uint8_t *grp);
+typedef void (*gemm_unpack_fn)(int64_t K, const uint8_t *w, size_t bw, int nr, int rows, uint8_t *wt);
+typedef struct { qlm_type type; double tol; gemm_prep_fn prep_ref; gemm_unpack_fn unpack_ref; } gemm_case;
+static const gemm_case k_gemm_cases[] = {
+    {QLM_TYPE_Q4_0, EXACT, qlm__gemm_prep_q8_0_ref, qlm__gemm_unpack_q4_0_ref},
+    {QLM_TYPE_Q4_1, EXACT, qlm__gemm_prep_q8_1_ref, qlm__gemm_unpack_q4_1_ref},
+    {QLM_TYPE_Q5_0, EXACT, qlm__gemm_prep_q8_0_ref, qlm__gemm_unpack_q5_0_ref},
+    {QLM_TYPE_Q5_1, EXACT, qlm__gemm_prep_q8_1_ref, qlm__gemm_unpack_q5_1_ref},
+    {QLM_TYPE_Q8_0, EXACT, qlm__gemm_prep_q8_0_ref, qlm__gemm_unpack_q8_0_ref},
+    {QLM_TYPE_Q3_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q3_K_ref},
+    {QLM_TYPE_Q4_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q4_K_ref},
+    {QLM_TYPE_Q5_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q5_K_ref},
+    {QLM_TYPE_Q6_K, EXACT, qlm__gemm_prep_q8_K_ref, qlm__gemm_unpack_q6_K_ref},
+};
+#define N_GEMM_CASES ((int)(sizeof k_gemm_cases / sizeof k_gemm_cases[0]))
+
+/* What qlm__op_mul_mat does, on one thread: prep every group (into grp, one after the other,
+   gbytes apart), then unpack every tile once and run it against every group. grp and wt
+   64-byte aligned. */
+static void run_gemm(const qlm__gemm_kernel *gk, qlm_type type, int K, const uint8_t *w, size_t bw, int N,
+                     const uint8_t *xq, size_t xrow, int T, float *y, size_t ys, uint8_t *grp, uint8_t *wt) {
+    int g, n0, L = gk->lanes, ng = (T + L - 1) / L;
+    size_t gbytes = ((size_t)L * (size_t)(K / qlm__type_traits[type].blck_size) * qlm__gemm_act_bytes(type) + 63) & ~(size_t)63;
+    for (g = 0; g < ng; g++)
+        gk->prep(K, xq + (size_t)g * L * xrow, xrow, T - g * L < L ? T - g * L : L, L, grp + (size_t)g * gbytes);
+    for (n0 = 0; n0 < N; n0 += gk->rows) {
+        int nr = N - n0 < gk->rows ? N - n0 : gk->rows;
+        gk->unpack(K, w + (size_t)n0 * bw, bw, nr, gk->rows, wt);
+        for (g = 0; g < ng; g++)
+            gk->tile(K, wt, grp + (size_t)g * gbytes, nr, T - g * L < L ? T - g * L : L, y + (size_t)g * L * ys + n0, ys);
+    }
+}
+
+#define GEMM_MAXN 9
+#define GEMM_MAXT 37
+static uint8_t *aligned64(uint8_t *p) { return p + ((64 - ((uintptr_t)p & 63)) & 63); }
+
+/* Every (row, token) result of the variant's GEMM bit-identical to the reference dot, for
+   tiles and groups cut short (N, T not multiples of rows / lanes), rows 2-byte aligned,
+   outputs with a stride wider than N (the gaps must stay untouched). */
+static void test_gemm(const qlm__kernels *k, const char *vname) {
+    static uint8_t w[GEMM_MAXN * (MAX_BYTES / 4)], x[GEMM_MAXT * (MAX_BYTES / 4)];
+    static uint8_t grp_raw[(GEMM_MAXT + QLM__GEMM_MAX_LANES) * 548 * 8 + 64 * 4], wt_raw[2 * QLM__GEMM_MAX_ROWS * 552 * 8 + 64];
+    static float ref[GEMM_MAXT * (GEMM_MAXN + 3)], got[GEMM_MAXT * (GEMM_MAXN + 3)];
+    uint8_t *grp = aligned64(grp_raw), *wt = aligned64(wt_raw);
+    int ci, li, trial;
+    for (ci = 0; ci < N_GEMM_CASES; ci++) {
+        const gemm_case *gc = &k_gemm_cases[ci];
+        const dot_case *c = find_dot_case(gc->type);
+        const qlm__type_traits_t *tt = &qlm__type_traits[gc->type];
+        const qlm__gemm_kernel *gk = k->gemm[gc->type];
+        static const int lens_q[] = {1, 2, 7, 8, 18, 64};
+        static const int lens_k[] = {1, 2, 3, 8};
+        int blk = (int)tt->blck_size, cases = 0, bad = 0, nlens, conv_bad = 0, conv_cases = 0;
+        const int *lens = blk == QLM__QK_K ? lens_k : lens_q;
+        double worst = 0.0;
+        if (!gk) continue;
+        CHECK(gk->lanes <= QLM__GEMM_MAX_LANES && gk->rows <= QLM__GEMM_MAX_ROWS, "%s: gemm %s: lanes %d rows %d",
+              vname, tt->name, gk->lanes, gk->rows);
+        nlens = blk == QLM__QK_K ? 4 : 6;
+        for (li = 0; li < nlens; li++) {
+            int K = lens[li] * blk;
+            for (trial = 0; trial < 8; trial++) {
+                int N = trial ? 1 + (int)rng_below(GEMM_MAXN) : GEMM_MAXN; /* trial 0: whole groups */
+                int T = trial ? 1 + (int)rng_below(GEMM_MAXT) : 2 * gk->lanes, r, t;
+                size_t bw = qlm__row_size(gc->type, K) + 2 * (size_t)(trial % 3);
+                size_t xrow = qlm__row_size(tt->vec_dot_type, K), ys = (size_t)N + (size_t)(trial % 4);
+                for (r = 0; r < N; r++) {
+                    uint8_t *row = w + (size_t)r * bw;
+                    gen_weights(c, row, K, trial % 4);
+                    if (gc->type == QLM_TYPE_Q8_0 && trial % 4 >= 2) /* -128: the GEMM handles it */
+                        for (t = 0; t < K / 32; t++) if (rng_below(2)) row[34 * t + 2 + (int)rng_below(32)] = 0x80;
+                }
+                for (t = 0; t < T; t++) gen_acts(tt->vec_dot_type, x + (size_t)t * xrow, K, (trial + t) % 3);
+                for (t = 0; t < T * (int)ys; t++) ref[t] = got[t] = -7.5f;
+                qlm__gemm_ref(gc->type, K, w, bw, N, x, xrow, T, ref, ys);
+                run_gemm(gk, gc->type, K, w, bw, N, x, xrow, T, got, ys, grp, wt);
+                { /* the converters against their reference twins: the same bytes */
+                    size_t gb = (size_t)gk->lanes * (size_t)(K / blk) * qlm__gemm_act_bytes(gc->type);
+                    size_t wb = (size_t)gk->rows * (size_t)(K / blk) * qlm__gemm_w_bytes(gc->type);
+                    int nt = T < gk->lanes ? T : gk->lanes, nr = N < gk->rows ? N : gk->rows;
+                    memset(grp, 0x5a, gb);
+                    memset(grp + gb, 0xa5, gb);
+                    gk->prep(K, x, xrow, nt, gk->lanes, grp);
+                    gc->prep_ref(K, x, xrow, nt, gk->lanes, grp + gb);
+                    conv_bad += memcmp(grp, grp + gb, gb) != 0;
+                    memset(wt, 0x5a, wb);
+                    memset(wt + wb, 0xa5, wb);
+                    gk->unpack(K, w, bw, nr, gk->rows, wt);
+                    gc->unpack_ref(K, w, bw, nr, gk->rows, wt + wb);
+                    conv_bad += memcmp(wt, wt + wb, wb) != 0;
+                    conv_cases += 2;
+                }
+                for (t = 0; t < T; t++)
+                    for (r = 0; r < (int)ys; r++) {
+                        float a = ref[(size_t)t * ys + r], b = got[(size_t)t * ys + r];
+                        double m = 0.0, err;
+                        int ok;
+                        if (r < N) {
+                            m = magnitude(c, w + (size_t)r * bw, x + (size_t)t * xrow, K);
+                            cases++;
+                        }
+                        err = fabs((double)a - (double)b);
+                        if (m > 0.0 && err / m > worst) worst = err / m;
+                        ok = r >= N ? b == -7.5f
+                           : gc->tol == EXACT ? memcmp(&a, &b, sizeof a) == 0 : err <= gc->tol * m + ABS_FLOOR;
+                        if (!ok && bad++ < 3)
+                            printf("  %s gemm %s K=%d N=%d T=%d row %d token %d: ref %.9g, got %.9g\n", vname, tt->name,
+                                   K, N, T, r, t, (double)a, (double)b);
+                    }
+            }
+        }
+        CHECK(bad == 0, "%s: gemm %s: %d of %d results differ from the reference", vname, tt->name, bad, cases);
+        CHECK(conv_bad == 0, "%s: gemm %s: %d of %d prep / unpack outputs differ from the reference layout", vname,
+              tt->name, conv_bad, conv_cases);
+        printf("  %-6s gemm %-4s %5d results, worst |diff|/M %.2e (limit %s)\n", vname, tt->name, cases, worst,
+               gc->tol == EXACT ? "exact" : "tol");
+    }
+}
+
 /* ---- coverage: the variant replaces what it should ----------------------- */
 
 static void test_coverage(const qlm__kernels *k, const char *vname) {
@@ -511,6 +636,111 @@ static double bench_quant(qlm__from_float_fn q, int K, const float *x, uint8_t *
         if (t < best) best = t;
     }
     return best;
+}
+
+/* GEMM against the one-row path on N weight rows x T tokens of K (single thread, weights and
+   activations cache-resident): ns per (row, token) result, best of 3, prep and unpack
+   included. */
+static void bench_gemm(void) {
+    static const int Ks[] = {576, 1536};
+    static const int Ts[] = {16, 64, 512};
+    const int N = getenv("GEMM_N") ? atoi(getenv("GEMM_N")) : 64;
+    size_t gcap = (size_t)512 * 1536 / 32 * 548 * 2;
+    uint8_t *w = (uint8_t *)malloc((size_t)N * 1536 * 2 + 64), *x = (uint8_t *)malloc((size_t)512 * 1536 * 2);
+    uint8_t *grp_raw = (uint8_t *)malloc(gcap + 64), *wt_raw = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 4 + 64);
+    float *y = (float *)malloc((size_t)512 * N * sizeof(float));
+    int v, ki, ti, ci;
+    if (!w || !x || !grp_raw || !wt_raw || !y) return;
+    printf("\nGEMM (prep + unpack + tiles) vs one-row vec_dot, %d weight rows x T tokens, 1 thread:"
+           " ns per (row, token) result\n", N);
+    for (v = 0; v < N_VARIANTS; v++) {
+        qlm__kernels k;
+        if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) continue;
+        for (ci = 0; ci < N_GEMM_CASES; ci++) {
+            qlm_type type = k_gemm_cases[ci].type;
+            const qlm__type_traits_t *tt = &qlm__type_traits[type];
+            const qlm__gemm_kernel *gk = k.gemm[type];
+            if (!gk) continue;
+            for (ki = 0; ki < 2; ki++) {
+                int K = Ks[ki], r, t;
+                size_t bw = qlm__row_size(type, K), xrow = qlm__row_size(tt->vec_dot_type, K);
+                if (K % tt->blck_size) continue;
+                for (r = 0; r < N; r++) gen_weights(find_dot_case(type), w + (size_t)r * bw, K, 0);
+                for (t = 0; t < 512; t++) gen_acts(tt->vec_dot_type, x + (size_t)t * xrow, K, 0);
+                printf("%-6s %-4s K=%4d", k_variants[v], tt->name, K);
+                for (ti = 0; ti < 3; ti++) {
+                    int T = Ts[ti], rep, it, iters = 1;
+                    double best_g = 1e30, best_d = 1e30;
+                    for (;;) {
+                        double t0 = now_ns();
+                        for (it = 0; it < iters; it++)
+                            run_gemm(gk, type, K, w, bw, N, x, xrow, T, y, N, aligned64(grp_raw), aligned64(wt_raw));
+                        if (now_ns() - t0 > 1e7 || iters > (1 << 16)) break;
+                        iters *= 2;
+                    }
+                    for (rep = 0; rep < 3; rep++) {
+                        double t0 = now_ns(), tg, td;
+                        for (it = 0; it < iters; it++)
+                            run_gemm(gk, type, K, w, bw, N, x, xrow, T, y, N, aligned64(grp_raw), aligned64(wt_raw));
+                        tg = (now_ns() - t0) / ((double)iters * N * T);
+                        if (tg < best_g) best_g = tg;
+                        t0 = now_ns();
+                        for (r = 0; r < N; r++)
+                            for (t = 0; t < T; t++) k.vec_dot[type](K, &y[t * N + r], w + (size_t)r * bw, x + (size_t)t * xrow);
+                        td = (now_ns() - t0) / ((double)N * T);
+                        if (td < best_d) best_d = td;
+                    }
+                    printf(" | T=%3d %7.2f ns (dot %7.2f) x%.2f", T, best_g, best_d, best_d / best_g);
+                }
+                printf("\n");
+            }
+        }
+    }
+    free(w); free(x); free(grp_raw); free(wt_raw); free(y);
+}
+
+/* The tile kernels alone (one unpacked tile against 4 groups, data in L1/L2), minimum over
+   many short runs (robust against other load): MACs per ns. */
+static void bench_tiles(void) {
+    static const int Ks[] = {576, 1536};
+    uint8_t *w = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 2), *x = (uint8_t *)malloc((size_t)64 * 1536 * 2);
+    uint8_t *grp_raw = (uint8_t *)malloc((size_t)64 * 1536 / 32 * 548 + 64 * 8), *wt_raw = (uint8_t *)malloc((size_t)QLM__GEMM_MAX_ROWS * 1536 * 4 + 64);
+    float y[64 * QLM__GEMM_MAX_ROWS];
+    int v, ki, ci;
+    if (!w || !x || !grp_raw || !wt_raw) return;
+    printf("\nGEMM tiles alone: one tile x 4 groups, min of 2000 runs: integer MACs per ns\n");
+    for (v = 0; v < N_VARIANTS; v++) {
+        qlm__kernels k;
+        if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) continue;
+        for (ci = 0; ci < N_GEMM_CASES; ci++) {
+            qlm_type type = k_gemm_cases[ci].type;
+            const qlm__type_traits_t *tt = &qlm__type_traits[type];
+            const qlm__gemm_kernel *gk = k.gemm[type];
+            if (!gk) continue;
+            printf("%-6s %-4s (%d rows x %2d tokens)", k_variants[v], tt->name, gk->rows, gk->lanes);
+            for (ki = 0; ki < 2; ki++) {
+                int K = Ks[ki], r, t, g, rep, L = gk->lanes;
+                size_t bw = qlm__row_size(type, K), xrow = qlm__row_size(tt->vec_dot_type, K);
+                size_t gbytes = ((size_t)L * (size_t)(K / tt->blck_size) * qlm__gemm_act_bytes(type) + 63) & ~(size_t)63;
+                uint8_t *grp = aligned64(grp_raw), *wt = aligned64(wt_raw);
+                double best = 1e30;
+                if (K % tt->blck_size) { printf(" | K=%4d      -     ", K); continue; }
+                for (r = 0; r < gk->rows; r++) gen_weights(find_dot_case(type), w + (size_t)r * bw, K, 0);
+                for (t = 0; t < 4 * L; t++) gen_acts(tt->vec_dot_type, x + (size_t)t * xrow, K, 0);
+                for (g = 0; g < 4; g++) gk->prep(K, x + (size_t)g * L * xrow, xrow, L, L, grp + (size_t)g * gbytes);
+                gk->unpack(K, w, bw, gk->rows, gk->rows, wt);
+                for (rep = 0; rep < 2000; rep++) {
+                    double t0 = now_ns(), dt;
+                    for (g = 0; g < 4; g++) gk->tile(K, wt, grp + (size_t)g * gbytes, gk->rows, L, y + g * L * gk->rows, gk->rows);
+                    dt = now_ns() - t0;
+                    if (dt < best) best = dt;
+                }
+                printf(" | K=%4d %7.1f MAC/ns", K, (double)K * gk->rows * 4 * L / best);
+            }
+            printf("\n");
+        }
+    }
+    free(w); free(x); free(grp_raw); free(wt_raw);
 }
 
 static int run_bench(void) {
@@ -602,6 +832,7 @@ static int run_bench(void) {
 int main(int argc, char **argv) {
     int v;
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return run_bench();
+    if (argc > 1 && strcmp(argv[1], "--bench-gemm") == 0) { bench_tiles(); bench_gemm(); return 0; }
     {
         qlm__kernels k;
         CHECK(qlm__kernels_select(&k, "ref") == QLM_OK && k.vec_dot[QLM_TYPE_Q4_0] == qlm__vec_dot_q4_0_ref,
@@ -619,6 +850,7 @@ int main(int argc, char **argv) {
         test_quantisers(&k, k_variants[v]);
         test_dots(&k, k_variants[v]);
         test_dot4(k_variants[v]);
+        test_gemm(&k, k_variants[v]);
     }
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;
