@@ -248,6 +248,7 @@ typedef struct {
     const char *mem;                     /* plan: memory budget */
     const char *kld_base;                /* perplexity */
     int kld, n_chunks;
+    int ignore_eos;
 } options;
 
 typedef enum { ARG_FLAG, ARG_INT, ARG_FLOAT, ARG_STRING, ARG_SEED } arg_kind;
@@ -297,6 +298,7 @@ static const option_spec option_table[] = {
     {"--repeat-penalty", NULL, ARG_FLOAT, OPT(repeat_penalty), MODE_SAMPLING, 0, 0},
     {"--repeat-last-n", NULL, ARG_INT, OPT(repeat_last_n), MODE_SAMPLING, -1, INT32_MAX},
     {"--no-display-prompt", NULL, ARG_FLAG, OPT(no_display_prompt), MODE_GENERATE, 0, 0},
+    {"--ignore-eos", NULL, ARG_FLAG, OPT(ignore_eos), MODE_GENERATE, 0, 0},
     {"-e", "--escape", ARG_FLAG, OPT(escape), MODE_GENERATE | MODE_CHAT | MODE_TOKENIZE, 0, 0},
     {"--verbose", "-v", ARG_FLAG, OPT(verbose), MODE_ALL, 0, 0},
     {"--cpu", NULL, ARG_STRING, OPT(cpu), MODE_RUN | MODE_PPL, 0, 0},
@@ -339,6 +341,7 @@ static const char usage_text[] =
     "  -f, --file FILE           read the prompt from FILE\n"
     "  -e, --escape              process escapes (\\n, \\t, \\xHH, ...) in the prompt\n"
     "  --no-display-prompt       do not print the prompt before the generated text\n"
+    "  --ignore-eos              never sample an end-of-generation token\n"
     "  -n, --n-predict N         tokens to generate (default 128; -1: until end or context\n"
     "                            full; in chat: per answer, default -1)\n"
     "  -c, --ctx-size N          context size in tokens (default 0: from the model, <= 4096)\n"
@@ -718,6 +721,7 @@ static int new_context(const options *o, qlm_model *model, qlm_ctx **out) {
     sp.repeat_penalty = o->repeat_penalty;
     sp.repeat_last_n = o->repeat_last_n < 0 ? qlm_ctx_n_ctx(*out) : o->repeat_last_n;
     sp.seed = seed;
+    sp.ignore_eog = o->ignore_eos;
     qlm_sampler_set(*out, sp);
     return 0;
 }

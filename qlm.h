@@ -183,6 +183,7 @@ typedef struct {
     float repeat_penalty; /* 1: off */
     int32_t repeat_last_n;/* tokens of history the penalty looks at */
     uint32_t seed;
+    int ignore_eog;       /* never sample an end-of-generation token (long-run tests) */
 } qlm_sampler_params;
 
 QLM_API const char *qlm_status_str(qlm_status s);
@@ -9693,6 +9694,7 @@ QLM_API qlm_ctx_params qlm_ctx_default_params(void) {
 }
 QLM_API qlm_sampler_params qlm_sampler_default_params(void) {
     qlm_sampler_params p;
+    memset(&p, 0, sizeof p);
     p.temp = 0.8f;
     p.top_k = 40;
     p.top_p = 0.95f;
@@ -10572,6 +10574,12 @@ QLM_API qlm_status qlm_sample(qlm_ctx *c, int32_t *tok) {
     if (!lg) {
         qlm__errorf("qlm_sample: no logits (decode first)");
         return qlm__ctx_fail(c, QLM_ERR_INVALID_ARG);
+    }
+    if (c->smp.par.ignore_eog) { /* the logits row is ours: mask the end-of-generation tokens */
+        int32_t v, nv = (int32_t)c->model->hp.n_vocab;
+        float *row = (float *)(void *)(uintptr_t)lg;
+        for (v = 0; v < nv; v++)
+            if (qlm__vocab_is_eog(c->model->vocab, v)) row[v] = -INFINITY;
     }
     *tok = qlm__sample(&c->smp, lg, (int32_t)c->model->hp.n_vocab, c->hist, c->n_past - c->hist_base);
     return QLM_OK;

@@ -9,7 +9,7 @@ n="${1:-20000}"; model="${2:-models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 [ $# -ge 2 ] && shift 2 || shift $#
 out="$(mktemp)"; rss="$(mktemp)"
 ${QLM:-./qlm} -m "$model" -p "Once upon a time, in a small village by the sea," -n "$n" -c 512 --sinks 4 \
-      -s 1 --temp 0.8 --repeat-penalty 1.1 -t 2 "$@" >"$out" 2>"$out.err" &
+      -s 1 --temp 0.8 --repeat-penalty 1.1 --ignore-eos -t 2 "$@" >"$out" 2>"$out.err" &
 pid=$!
 while kill -0 $pid 2>/dev/null; do
     awk -v t="$(date +%s)" '/VmRSS/ {print t, $2}' /proc/$pid/status 2>/dev/null >>"$rss" || true
