@@ -2463,6 +2463,7 @@ static void qlm__hadamard(float *x, int hd, int inverse) {
    qlm_ctx_set_cpu() / the environment variable QLM_CPU = ref | avx2 | avx512 | neon. */
 
 typedef void (*qlm__vec_dot_fn)(int n, float *s, const void *x, const void *y);
+typedef void (*qlm__vec_dot8_fn)(int n, float *s, const void *x, size_t bx, const void *y);
 typedef void (*qlm__from_float_fn)(const float *src, void *dst, int64_t n);
 
 /* scores: out[i] = K[cells[i]] . q for i < n; accum: acc[gi*hd..] += sum_i p[gi*ldp + i] *
@@ -2487,6 +2488,9 @@ typedef struct qlm__gemm_kernel {
 typedef struct {
     const char *name;
     qlm__vec_dot_fn vec_dot[QLM_TYPE_COUNT];       /* by weight type */
+    /* by weight type, optional: 8 rows (bx bytes apart) . one activation row -> s[0..7],
+       each bit-identical to vec_dot (NULL: 8 calls of vec_dot) */
+    qlm__vec_dot8_fn vec_dot8[QLM_TYPE_COUNT];
     qlm__from_float_fn from_float[QLM_TYPE_COUNT]; /* by activation (vec_dot) type */
     /* KV cache, by qlm_kv_type: K segment . prepared q, acc += p * V segment, float -> segment.
        kv_dot and kv_quant of the block types are the matmul's entries (set after the fill). */
@@ -2506,6 +2510,7 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
     k->name = "ref";
     for (t = 0; t < QLM_TYPE_COUNT; t++) {
         k->vec_dot[t] = qlm__type_traits[t].vec_dot;
+        k->vec_dot8[t] = NULL;
         k->from_float[t] = qlm__type_traits[t].from_float;
         k->gemm[t] = NULL;
     }
@@ -2878,9 +2883,13 @@ typedef struct {
  * registers) for the integer part: 0-10% faster in test_kernels --bench.  Their cost is
  * now mostly the exact float part (fp16 scale loads, sequential sum), which wider integer
  * registers would not shorten, so 512-bit rewrites were not attempted; the rest is the
- * AVX2 code.  4-row dots (qlm__vec_dot4_*: q4_0 q4_1 q8_0 for both variants, q4_K for
- * AVX2) measured 1.0-1.15x over the one-row dots and are not in the kernel table; batches
- * go to the GEMM tiles instead.
+ * AVX2 code.
+ *
+ * Decode (one token): the 32-block types also have 8-row dots (vec_dot8, rows in float
+ * lanes, see "8 rows at once"): 1.5-2.5x the one-row dots per row in test_kernels --bench
+ * (cache-resident rows), bit-identical.  An earlier 4-row form that only interleaved four
+ * scalar sums gave 1.0-1.15x and was removed.  The K-quants have no 8-row form yet: their
+ * reference already keeps 8 float lanes per row, so rows cannot take the lanes as simply.
  *
  * GEMM (prefill, see "GEMM layouts" in >>kernels): tiles of 4 (AVX2) or 8 (AVX-512) weight
  * rows against 8 / 16 tokens, one token per int32 lane, so no horizontal sums; results
@@ -3232,9 +3241,8 @@ static inline QLM__AVX512 __m256i qlm__dot_ss8_vnni(__m256i a, __m256i b) {
      qlm__terms8_T_SFX   the 8 per-block terms of a full group of 8 blocks, computed in vector
                          lanes (each lane rounds exactly as the scalar expression does);
      qlm__tail_T_SFX     sumf += terms of a last group of g < 8 blocks, scalar;
-     qlm__vec_dot_T_SFX  one row: sumf += term, block after block, as the reference;
-     qlm__vec_dot4_T_SFX four weight rows (bx bytes apart) against one activation row, their
-                         four sequential sums interleaved so no row waits on its add latency. */
+     qlm__vec_dot_T_SFX  one row: sumf += term, block after block, as the reference
+                         (8 rows at once: qlm__vec_dot8_T_SFX below). */
 #define QLM__X86_ROWS32(SFX, TGT, T, TY, ISUM8, FORM)                                                \
     static inline TGT void qlm__terms8_##T##_##SFX(const qlm__block_##T *x, const qlm__block_##TY *y, float t[8]) { \
         int32_t isum[8];                                                                             \
@@ -3259,35 +3267,150 @@ static inline QLM__AVX512 __m256i qlm__dot_ss8_vnni(__m256i a, __m256i b) {
             for (b = 0; b < 8; b++) sumf += t[b];                                                    \
         }                                                                                            \
         *s = i < nb ? qlm__tail_##T##_##SFX(x + i, y + i, nb - i, sumf) : sumf;                      \
-    }                                                                                                \
-    static QLM__MAYBE_UNUSED TGT void qlm__vec_dot4_##T##_##SFX(int n, float *s, const void *vx, size_t bx, const void *vy) { \
-        const qlm__block_##T *x0 = (const qlm__block_##T *)vx;                                       \
-        const qlm__block_##T *x1 = (const qlm__block_##T *)((const uint8_t *)vx + bx);               \
-        const qlm__block_##T *x2 = (const qlm__block_##T *)((const uint8_t *)vx + 2 * bx);           \
-        const qlm__block_##T *x3 = (const qlm__block_##T *)((const uint8_t *)vx + 3 * bx);           \
-        const qlm__block_##TY *y = (const qlm__block_##TY *)vy;                                      \
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, t0[8], t1[8], t2[8], t3[8];                \
-        int i, b, nb = n / 32;                                                                       \
-        for (i = 0; i + 8 <= nb; i += 8) {                                                           \
-            qlm__terms8_##T##_##SFX(x0 + i, y + i, t0);                                              \
-            qlm__terms8_##T##_##SFX(x1 + i, y + i, t1);                                              \
-            qlm__terms8_##T##_##SFX(x2 + i, y + i, t2);                                              \
-            qlm__terms8_##T##_##SFX(x3 + i, y + i, t3);                                              \
-            for (b = 0; b < 8; b++) { s0 += t0[b]; s1 += t1[b]; s2 += t2[b]; s3 += t3[b]; }          \
-        }                                                                                            \
-        if (i < nb) {                                                                                \
-            s0 = qlm__tail_##T##_##SFX(x0 + i, y + i, nb - i, s0);                                   \
-            s1 = qlm__tail_##T##_##SFX(x1 + i, y + i, nb - i, s1);                                   \
-            s2 = qlm__tail_##T##_##SFX(x2 + i, y + i, nb - i, s2);                                   \
-            s3 = qlm__tail_##T##_##SFX(x3 + i, y + i, nb - i, s3);                                   \
-        }                                                                                            \
-        s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;                                                  \
     }
 #define QLM__X86_TERM_0(b, si) ((si) * qlm__h2f(x[b].d) * qlm__h2f(y[b].d))
 #define QLM__X86_TERM_1(b, si) ((qlm__h2f(x[b].d) * qlm__h2f(y[b].d)) * (si))
 #define QLM__X86_TERM_2(b, si) ((qlm__h2f(x[b].d) * qlm__h2f(y[b].d)) * (si) + qlm__h2f(x[b].m) * qlm__h2f(y[b].s))
 
 QLM__X86_BLOCK32_KERNELS(avx2, QLM__AVX2, qlm__dot2_us8_avx2, qlm__dot_ss8_avx2)
+
+/* ---- AVX2 / AVX-512: 8 rows at once (decode) ----------------------------------------------
+   A matrix-vector product (one token) takes 8 weight rows per call with the rows in the 8
+   float lanes: each row's sum still runs block after block in the reference's order, but as
+   one vector add for all 8 rows, so results stay bit-identical to the one-row dots while the
+   scalar add chain, the per-row scale shuffles and the activation loads are shared by 8 rows.
+   Codes enter the integer dot unsigned (nibbles 0..15, q5 codes 0..31; q8_0 with VNNI as
+   x + 128) and the offset comes back exactly as off * sum(y) per block.  Two blocks per
+   register as in the one-row dots (block i in lanes 0-3, i + 1 in lanes 4-7), so one hadd
+   tree reduces 8 rows x 2 blocks; a lone last block pairs with itself. */
+
+/* Unsigned codes of blocks x0, x1 in the pair layout: lo = elements 0..15, hi = 16..31. */
+static inline QLM__AVX2 void qlm__u4_pair_avx2(const uint8_t *qs0, const uint8_t *qs1, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i v = qlm__load_2x16(qs0, qs1);
+    *lo = _mm256_and_si256(v, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+}
+static inline QLM__AVX2 void qlm__u5_pair_avx2(const uint8_t *qs0, const uint8_t *qh0, const uint8_t *qs1,
+                                               const uint8_t *qh1, __m256i *lo, __m256i *hi) {
+    const __m256i e16 = _mm256_set1_epi8(16);
+    __m256i hl, hh;
+    qlm__u4_pair_avx2(qs0, qs1, lo, hi);
+    qlm__qh_pair_avx2(qh0, qh1, &hl, &hh);
+    *lo = _mm256_or_si256(*lo, _mm256_and_si256(hl, e16));
+    *hi = _mm256_or_si256(*hi, _mm256_and_si256(hh, e16));
+}
+#define QLM__U_PAIR_q4_0(a, b, lo, hi) qlm__u4_pair_avx2((a)->qs, (b)->qs, lo, hi)
+#define QLM__U_PAIR_q4_1(a, b, lo, hi) qlm__u4_pair_avx2((a)->qs, (b)->qs, lo, hi)
+#define QLM__U_PAIR_q5_0(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
+#define QLM__U_PAIR_q5_1(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
+
+/* 8 one-block vectors (row r in p[r]) -> their 8 sums, row r in lane r. */
+static inline QLM__AVX2 __m256i qlm__rows8_avx2(const __m256i p[8]) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+/* 8 pair vectors -> block i's 8 row sums (*s0) and block i + 1's (*s1). */
+static inline QLM__AVX2 void qlm__rows8x2_avx2(const __m256i p[8], __m256i *s0, __m256i *s1) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    *s0 = _mm256_permute2x128_si256(a, b, 0x20);
+    *s1 = _mm256_permute2x128_si256(a, b, 0x31);
+}
+/* acc += the 8 rows' term of block b (rows bx bytes apart from x0), FORM as QLM__X86_TERM_*. */
+static inline QLM__AVX2 __m256 qlm__acc8_avx2(__m256 acc, const void *x0, size_t bx, float dyf, float syf,
+                                              __m256i isum, int form) {
+    __m256 dx, mx, t, u, fi = _mm256_cvtepi32_ps(isum), dy = _mm256_set1_ps(dyf);
+    qlm__f16x8_pairs(x0, bx, &dx, &mx);
+    if (form == 0) {
+        t = _mm256_mul_ps(fi, dx);
+        qlm__x86_opaque(t);
+        t = _mm256_mul_ps(t, dy);
+    } else {
+        t = _mm256_mul_ps(dx, dy);
+        qlm__x86_opaque(t);
+        t = _mm256_mul_ps(t, fi);
+        if (form == 2) {
+            u = _mm256_mul_ps(mx, _mm256_set1_ps(syf));
+            qlm__x86_opaque(t);
+            qlm__x86_opaque(u);
+            t = _mm256_add_ps(t, u);
+        }
+    }
+    qlm__x86_opaque(t);
+    return _mm256_add_ps(acc, t);
+}
+#define QLM__X86_SY_q8_0(yb) 0.0f
+#define QLM__X86_SY_q8_1(yb) qlm__h2f((yb).s)
+
+/* The 32-block types with nibble codes, by pairs of blocks: SHIFT > 0 subtracts
+   sum(y) << SHIFT (the code offset 8 or 16). */
+#define QLM__X86_DOT8_PAIRS(SFX, TGT, T, TY, DOT2, SHIFT, FORM)                                      \
+    static TGT void qlm__vec_dot8_##T##_##SFX(int n, float *s, const void *vx, size_t bx, const void *vy) { \
+        const qlm__block_##T *x0 = (const qlm__block_##T *)vx;                                       \
+        const qlm__block_##TY *y = (const qlm__block_##TY *)vy;                                      \
+        const __m256i one = _mm256_set1_epi8(1);                                                     \
+        __m256 acc = _mm256_setzero_ps();                                                            \
+        int i, r, nb = n / 32;                                                                       \
+        for (i = 0; i < nb; i += 2) {                                                                \
+            int j = i + 1 < nb ? i + 1 : i;                                                          \
+            __m256i ya = qlm__load_2x16(y[i].qs, y[j].qs), yb = qlm__load_2x16(y[i].qs + 16, y[j].qs + 16); \
+            __m256i p[8], s0, s1;                                                                    \
+            for (r = 0; r < 8; r++) {                                                                \
+                const qlm__block_##T *x = (const qlm__block_##T *)((const uint8_t *)vx + (size_t)r * bx); \
+                __m256i lo, hi;                                                                      \
+                QLM__U_PAIR_##T(&x[i], &x[j], &lo, &hi);                                             \
+                p[r] = DOT2(_mm256_setzero_si256(), lo, ya, hi, yb);                                 \
+            }                                                                                        \
+            qlm__rows8x2_avx2(p, &s0, &s1);                                                          \
+            if (SHIFT) {                                                                             \
+                __m256i q = DOT2(_mm256_setzero_si256(), one, ya, one, yb);                          \
+                q = _mm256_hadd_epi32(q, q);                                                         \
+                q = _mm256_slli_epi32(_mm256_hadd_epi32(q, q), SHIFT); /* [sum_i x4 | sum_j x4] */   \
+                s0 = _mm256_sub_epi32(s0, _mm256_permute2x128_si256(q, q, 0x00));                    \
+                s1 = _mm256_sub_epi32(s1, _mm256_permute2x128_si256(q, q, 0x11));                    \
+            }                                                                                        \
+            acc = qlm__acc8_avx2(acc, &x0[i], bx, qlm__h2f(y[i].d), QLM__X86_SY_##TY(y[i]), s0, FORM); \
+            if (j != i)                                                                              \
+                acc = qlm__acc8_avx2(acc, &x0[j], bx, qlm__h2f(y[j].d), QLM__X86_SY_##TY(y[j]), s1, FORM); \
+        }                                                                                            \
+        _mm256_storeu_ps(s, acc);                                                                    \
+    }
+/* q8_0, one block per register: ROWDOT(x, y) is the row's lanes with the offset SHIFT
+   (AVX2: the sign trick, offset 0; VNNI: (x + 128) . y, offset 128 = 1 << 7); DOTUS an
+   unsigned x signed one-register dot for sum(y). */
+#define QLM__X86_DOT8_Q8_0(SFX, TGT, ROWDOT, DOTUS, SHIFT)                                             \
+    static TGT void qlm__vec_dot8_q8_0_##SFX(int n, float *s, const void *vx, size_t bx, const void *vy) { \
+        const qlm__block_q8_0 *x0 = (const qlm__block_q8_0 *)vx, *y = (const qlm__block_q8_0 *)vy;  \
+        __m256 acc = _mm256_setzero_ps();                                                            \
+        int i, r, nb = n / 32;                                                                       \
+        for (i = 0; i < nb; i++) {                                                                   \
+            __m256i yv = _mm256_loadu_si256((const __m256i *)y[i].qs), p[8], si;                     \
+            for (r = 0; r < 8; r++) {                                                                \
+                const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)((const uint8_t *)vx + (size_t)r * bx); \
+                p[r] = ROWDOT(_mm256_loadu_si256((const __m256i *)x[i].qs), yv);                     \
+            }                                                                                        \
+            si = qlm__rows8_avx2(p);                                                                 \
+            if (SHIFT) {                                                                             \
+                __m256i q = DOTUS(_mm256_set1_epi8(1), yv);                                          \
+                q = _mm256_hadd_epi32(q, q);                                                         \
+                q = _mm256_hadd_epi32(q, q);                                                         \
+                q = _mm256_add_epi32(q, _mm256_permute2x128_si256(q, q, 0x01));                      \
+                si = _mm256_sub_epi32(si, _mm256_slli_epi32(q, SHIFT));                              \
+            }                                                                                        \
+            acc = qlm__acc8_avx2(acc, &x0[i], bx, qlm__h2f(y[i].d), 0.0f, si, 1);                    \
+        }                                                                                            \
+        _mm256_storeu_ps(s, acc);                                                                    \
+    }
+#define QLM__X86_DOT8_KERNELS(SFX, TGT, DOT2, Q8ROW, DOTUS, Q8SHIFT)                                  \
+    QLM__X86_DOT8_PAIRS(SFX, TGT, q4_0, q8_0, DOT2, 3, 0)                                            \
+    QLM__X86_DOT8_PAIRS(SFX, TGT, q4_1, q8_1, DOT2, 0, 2)                                            \
+    QLM__X86_DOT8_PAIRS(SFX, TGT, q5_0, q8_0, DOT2, 4, 1)                                            \
+    QLM__X86_DOT8_PAIRS(SFX, TGT, q5_1, q8_1, DOT2, 0, 2)                                            \
+    QLM__X86_DOT8_Q8_0(SFX, TGT, Q8ROW, DOTUS, Q8SHIFT)
+
+QLM__X86_DOT8_KERNELS(avx2, QLM__AVX2, qlm__dot2_us8_avx2, qlm__dot_ss8_avx2, qlm__dot_us8_avx2, 0)
 
 /* ---- AVX2: K-quants --------------------------------------------------------------------
    Bit-identical to the reference, which sums integer products into 8 lanes by element index
@@ -3450,25 +3573,6 @@ static QLM__AVX2 void qlm__vec_dot_q4_K_avx2(int n, float *s, const void *vx, co
         sumf -= dmin * sumi;
     }
     *s = qlm__kres_final(sumf, sums);
-}
-
-/* Four q4_K weight rows (bx bytes apart) against one activation row: each row's sums as in
-   the one-row kernel, the rows interleaved per super-block. */
-static QLM__MAYBE_UNUSED QLM__AVX2 void qlm__vec_dot4_q4_K_avx2(int n, float *s, const void *vx, size_t bx, const void *vy) {
-    const qlm__block_q8_K *y = (const qlm__block_q8_K *)vy;
-    __m256 sums[4];
-    float sumf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int i, r, nb = n / QLM__QK_K;
-    for (r = 0; r < 4; r++) sums[r] = _mm256_setzero_ps();
-    for (i = 0; i < nb; i++) {
-        for (r = 0; r < 4; r++) {
-            const qlm__block_q4_K *x = (const qlm__block_q4_K *)((const uint8_t *)vx + (size_t)r * bx) + i;
-            int sumi = qlm__k45_block_avx2(x->scales, x->qs, NULL, &y[i], qlm__h2f(x->d) * y[i].d, &sums[r]);
-            float dmin = qlm__h2f(x->dmin) * y[i].d;
-            sumf[r] -= dmin * sumi;
-        }
-    }
-    for (r = 0; r < 4; r++) s[r] = qlm__kres_final(sumf[r], sums[r]);
 }
 
 static QLM__AVX2 void qlm__vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy) {
@@ -3948,6 +4052,14 @@ QLM__KV_ACCUM_AVX2(q4_0, QLM_KV_Q4_0)
 /* ---- AVX-512 (VNNI on 256-bit registers) -------------------------------------------------- */
 
 QLM__X86_BLOCK32_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_ss8_vnni)
+/* q8_0 codes as x + 128 (unsigned), exact for every code including -128. */
+static inline QLM__AVX512 __m256i qlm__dot_q8x_vnni(__m256i x, __m256i y) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80)), y);
+}
+static inline QLM__AVX512 __m256i qlm__dot_us8_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+QLM__X86_DOT8_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_q8x_vnni, qlm__dot_us8_vnni, 7)
 
 /* ---- GEMM tiles (the layouts are described under "GEMM layouts" in >>kernels) -------------
    A tile is QLM__X86_GEMM_ROWS weight rows against one group of tokens (8 per ymm for AVX2,
@@ -4605,6 +4717,11 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->vec_dot[QLM_TYPE_Q4_K] = qlm__vec_dot_q4_K_avx2;
     k->vec_dot[QLM_TYPE_Q5_K] = qlm__vec_dot_q5_K_avx2;
     k->vec_dot[QLM_TYPE_Q6_K] = qlm__vec_dot_q6_K_avx2;
+    k->vec_dot8[QLM_TYPE_Q4_0] = qlm__vec_dot8_q4_0_avx2;
+    k->vec_dot8[QLM_TYPE_Q4_1] = qlm__vec_dot8_q4_1_avx2;
+    k->vec_dot8[QLM_TYPE_Q5_0] = qlm__vec_dot8_q5_0_avx2;
+    k->vec_dot8[QLM_TYPE_Q5_1] = qlm__vec_dot8_q5_1_avx2;
+    k->vec_dot8[QLM_TYPE_Q8_0] = qlm__vec_dot8_q8_0_avx2;
     k->from_float[QLM_TYPE_Q8_0] = qlm__quant_row_q8_0_avx2;
     k->from_float[QLM_TYPE_Q8_1] = qlm__quant_row_q8_1_avx2;
     k->from_float[QLM_TYPE_Q8_K] = qlm__quant_row_q8_K_avx2;
@@ -4636,6 +4753,11 @@ static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     k->vec_dot[QLM_TYPE_Q5_0] = qlm__vec_dot_q5_0_avx512;
     k->vec_dot[QLM_TYPE_Q5_1] = qlm__vec_dot_q5_1_avx512;
     k->vec_dot[QLM_TYPE_Q8_0] = qlm__vec_dot_q8_0_avx512;
+    k->vec_dot8[QLM_TYPE_Q4_0] = qlm__vec_dot8_q4_0_avx512;
+    k->vec_dot8[QLM_TYPE_Q4_1] = qlm__vec_dot8_q4_1_avx512;
+    k->vec_dot8[QLM_TYPE_Q5_0] = qlm__vec_dot8_q5_0_avx512;
+    k->vec_dot8[QLM_TYPE_Q5_1] = qlm__vec_dot8_q5_1_avx512;
+    k->vec_dot8[QLM_TYPE_Q8_0] = qlm__vec_dot8_q8_0_avx512;
     QLM__X86_GEMM_FILL(k, avx512);
 }
 
@@ -8751,6 +8873,7 @@ static void qlm__op_mul_mat(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     const qlm__type_traits_t *tt = &qlm__type_traits[w->type];
     qlm_type vt = tt->vec_dot_type;
     qlm__vec_dot_fn dot = ex->kern.vec_dot[w->type];
+    qlm__vec_dot8_fn dot8 = ex->kern.vec_dot8[w->type];
     qlm__from_float_fn quant = ex->kern.from_float[vt];
     int64_t K = w->ne[0], N = w->ne[1], T = qlm__rows(ex, t), r, n, b, e;
     size_t xrow = qlm__row_size(vt, K);
@@ -8770,14 +8893,23 @@ static void qlm__op_mul_mat(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
         qlm__barrier(ex->pool);
         xq = ex->wdata;
     }
-    qlm__split(N, ith, nth, &b, &e);
-    for (n = b; n < e; n++) {
+    /* rows split in whole groups of 8, so the 8-row kernel runs on all but the last few */
+    qlm__split((N + 7) / 8, ith, nth, &b, &e);
+    b *= 8;
+    e = QLM__MIN(e * 8, N);
+    for (n = b; n < e;) {
         const void *wr = QLM__ROW(w, n);
+        if (dot8 && n + 8 <= e) {
+            for (r = 0; r < T; r++) dot8((int)K, (float *)QLM__ROW(t, r) + n, wr, w->nb[1], xq + r * xrow);
+            n += 8;
+            continue;
+        }
         for (r = 0; r < T; r++) {
             float s;
             dot((int)K, &s, wr, xq + r * xrow);
             ((float *)QLM__ROW(t, r))[n] = s;
         }
+        n++;
     }
 }
 

@@ -4,7 +4,7 @@
  *   gcc -std=c99 -O2 -g -Wall -Wextra -Wpedantic -Wundef -I. test/test_kernels.c -o test_kernels -lm -lpthread
  *   ./test_kernels            run the tests
  *   ./test_kernels --bench    ns per call and GB/s of weight bytes, ref vs each variant, and
- *                             the 4-row dots against the one-row ones (cache-resident rows)
+ *                             the 8-row dots against the one-row ones (cache-resident rows)
  *
  * For every kernel variant this CPU runs (others are skipped with a note and count nothing):
  *   - coverage: the variant really replaces every dot product and activation quantiser it
@@ -23,7 +23,8 @@
  *     M = sum over elements of |x_j| * |y_j| from the dequantised rows (for types with a
  *     min, |scale part| + |min part| of x_j, so cancelling terms still count), which bounds
  *     the size of every partial sum.  The tolerances are in k_dot_cases below.
- *   - the 4-row dots (qlm__vec_dot4_*, x86): each result bit-identical to the reference.
+ *   - the 8-row dots (vec_dot8, the 32-block types on x86): each of the 8 results
+ *     bit-identical to the reference on its own row.
  * The last line printed is "N passed, N failed"; the exit status is 1 on failure. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, for --bench */
 #define QLM_IMPLEMENTATION
@@ -390,60 +391,50 @@ static void test_dots(const qlm__kernels *k, const char *vname) {
     }
 }
 
-/* ---- 4-row dots (x86 only, not yet in the kernel table) ------------------ */
-
-typedef void (*vec_dot4_fn)(int n, float *s, const void *x, size_t bx, const void *y);
-typedef struct { qlm_type type; const char *variant; vec_dot4_fn fn; } dot4_case;
-static const dot4_case k_dot4_cases[] = {
-#if QLM__X86 && !(defined(QLM_NO_SIMD) && QLM_NO_SIMD)
-    {QLM_TYPE_Q4_0, "avx2", qlm__vec_dot4_q4_0_avx2},   {QLM_TYPE_Q4_1, "avx2", qlm__vec_dot4_q4_1_avx2},
-    {QLM_TYPE_Q8_0, "avx2", qlm__vec_dot4_q8_0_avx2},   {QLM_TYPE_Q4_K, "avx2", qlm__vec_dot4_q4_K_avx2},
-    {QLM_TYPE_Q4_0, "avx512", qlm__vec_dot4_q4_0_avx512}, {QLM_TYPE_Q4_1, "avx512", qlm__vec_dot4_q4_1_avx512},
-    {QLM_TYPE_Q8_0, "avx512", qlm__vec_dot4_q8_0_avx512},
-#endif
-    {QLM_TYPE_F32, NULL, NULL},
-};
-#define N_DOT4_CASES ((int)(sizeof k_dot4_cases / sizeof k_dot4_cases[0]) - 1)
-
 static const dot_case *find_dot_case(qlm_type t) {
     int i;
     for (i = 0; i < N_DOT_CASES; i++) if (k_dot_cases[i].type == t) return &k_dot_cases[i];
     return NULL;
 }
 
-/* Each of the 4 results must be bit-identical to the reference on its own row; the rows
-   sit bx = row size + 0, 2 or 4 bytes apart (not 4/32-byte aligned; blocks need 2). */
-static void test_dot4(const char *vname) {
-    static uint8_t w[4 * MAX_BYTES], y[MAX_BYTES];
-    int ci, li, trial, r;
-    for (ci = 0; ci < N_DOT4_CASES; ci++) {
-        const dot4_case *c4 = &k_dot4_cases[ci];
-        const dot_case *c = find_dot_case(c4->type);
-        const qlm__type_traits_t *tt = &qlm__type_traits[c4->type];
-        static const int lens_q[] = {1, 2, 7, 8, 9, 18, 64};
-        static const int lens_k[] = {1, 2, 3, 8};
-        int blk = (int)tt->blck_size, cases = 0, bad = 0;
-        const int *lens = blk == QLM__QK_K ? lens_k : lens_q;
-        int nlens = blk == QLM__QK_K ? 4 : 7;
-        if (strcmp(c4->variant, vname) != 0) continue;
+/* ---- 8-row dots (the kernel table's vec_dot8, decode) ------------------- */
+
+/* Each of the 8 results bit-identical to the reference on its own row, rows bx = row size +
+   0, 2 or 4 bytes apart, every block count 1..9 and real row lengths (odd counts end on a
+   lone block). x86 variants must have the five 32-block types. */
+static void test_dot8(const qlm__kernels *k, const char *vname) {
+    static uint8_t w[8 * MAX_BYTES], y[MAX_BYTES];
+    static const qlm_type want[] = {QLM_TYPE_Q4_0, QLM_TYPE_Q4_1, QLM_TYPE_Q5_0, QLM_TYPE_Q5_1, QLM_TYPE_Q8_0};
+    static const int lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 18, 48, 64};
+    int ci, li, trial, r, nlens = (int)(sizeof lens / sizeof lens[0]);
+    if (strcmp(vname, "avx2") == 0 || strcmp(vname, "avx512") == 0)
+        for (ci = 0; ci < 5; ci++)
+            CHECK(k->vec_dot8[want[ci]] != NULL, "%s: vec_dot8 %s is in the table", vname, qlm__type_traits[want[ci]].name);
+    for (ci = 0; ci < N_DOT_CASES; ci++) {
+        const dot_case *c = &k_dot_cases[ci];
+        const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
+        qlm__vec_dot8_fn fn = k->vec_dot8[c->type];
+        int cases = 0, bad = 0, blk = (int)tt->blck_size;
+        if (!fn) continue;
         for (li = 0; li < nlens; li++) {
             int n = lens[li] * blk;
-            size_t bx = qlm__row_size(c4->type, n) + 2 * (size_t)(li % 3); /* blocks need 2-byte alignment */
+            size_t bx = qlm__row_size(c->type, n) + 2 * (size_t)(li % 3); /* blocks need 2-byte alignment */
+            if ((size_t)8 * bx > sizeof w) continue;
             for (trial = 0; trial < 16; trial++) {
-                float got[4], want;
-                for (r = 0; r < 4; r++) gen_weights(c, w + (size_t)r * bx, n, trial % 4);
+                float got[8], want_r;
+                for (r = 0; r < 8; r++) gen_weights(c, w + (size_t)r * bx, n, (trial + r) % 4);
                 gen_acts(tt->vec_dot_type, y, n, trial % 3);
-                c4->fn(n, got, w, bx, y);
-                for (r = 0; r < 4; r++) {
-                    tt->vec_dot(n, &want, w + (size_t)r * bx, y);
+                fn(n, got, w, bx, y);
+                for (r = 0; r < 8; r++) {
+                    tt->vec_dot(n, &want_r, w + (size_t)r * bx, y);
                     cases++;
-                    if (memcmp(&want, &got[r], sizeof want) != 0 && bad++ < 3)
-                        printf("  %s dot4 %s n=%d row %d: ref %.9g, got %.9g\n", vname, tt->name, n, r, (double)want, (double)got[r]);
+                    if (memcmp(&want_r, &got[r], sizeof want_r) != 0 && bad++ < 3)
+                        printf("  %s dot8 %s n=%d row %d: ref %.9g, got %.9g\n", vname, tt->name, n, r, (double)want_r, (double)got[r]);
                 }
             }
         }
-        CHECK(bad == 0, "%s: vec_dot4 %s: %d of %d results not bit-identical to the reference", vname, tt->name, bad, cases);
-        printf("  %-6s dot4 %-4s %4d results, bit-identical to ref: %d\n", vname, tt->name, cases, cases - bad);
+        CHECK(bad == 0, "%s: vec_dot8 %s: %d of %d results not bit-identical to the reference", vname, tt->name, bad, cases);
+        printf("  %-6s dot8 %-4s %4d results, bit-identical to ref: %d\n", vname, tt->name, cases, cases - bad);
     }
 }
 
@@ -779,38 +770,40 @@ static int run_bench(void) {
             printf("\n");
         }
     }
-    printf("\n4-row dots (one activation row, 4 weight rows): ns per weight row, speed-up over the one-row kernel\n");
+    printf("\n8-row dots (vec_dot8: one activation row, 8 weight rows): ns per weight row, speed-up over the one-row kernel\n");
     for (ki = 0; ki < 2; ki++) {
         int K = Ks[ki];
-        for (ci = 0; ci < N_DOT4_CASES; ci++) {
-            const dot4_case *c4 = &k_dot4_cases[ci];
-            const qlm__type_traits_t *tt = &qlm__type_traits[c4->type];
-            size_t rowb = qlm__row_size(c4->type, K);
-            int rows = (int)(wcap / rowb) / 4 * 4, r, it, iters = 1, rep;
-            double best = 1e30, one;
-            qlm__kernels k1;
-            volatile float sink = 0.0f;
-            if (K % tt->blck_size || qlm__kernels_select(&k1, c4->variant) != QLM_OK) continue;
-            for (r = 0; r < rows; r++) gen_weights(find_dot_case(c4->type), w + (size_t)r * rowb, K, 0);
-            gen_acts(tt->vec_dot_type, y, K, 0);
-            one = bench_dot(k1.vec_dot[c4->type], K, w, rowb, rows, y);
-            for (;;) {
-                double t0 = now_ns();
-                for (it = 0; it < iters; it++)
-                    for (r = 0; r < rows; r += 4) { float s4[4]; c4->fn(K, s4, w + (size_t)r * rowb, rowb, y); sink += s4[0]; }
-                if (now_ns() - t0 > 2e7 || iters > (1 << 20)) break;
-                iters *= 2;
+        for (v = 0; v < nv; v++) {
+            for (ci = 0; ci < N_DOT_CASES; ci++) {
+                const dot_case *c = &k_dot_cases[ci];
+                const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
+                qlm__vec_dot8_fn fn = kv[v].vec_dot8[c->type];
+                size_t rowb = qlm__row_size(c->type, K);
+                int rows = (int)(wcap / rowb) / 8 * 8, r, it, iters = 1, rep;
+                double best = 1e30, one;
+                volatile float sink = 0.0f;
+                if (!fn || K % tt->blck_size) continue;
+                for (r = 0; r < rows; r++) gen_weights(c, w + (size_t)r * rowb, K, 0);
+                gen_acts(tt->vec_dot_type, y, K, 0);
+                one = bench_dot(kv[v].vec_dot[c->type], K, w, rowb, rows, y);
+                for (;;) {
+                    double t0 = now_ns();
+                    for (it = 0; it < iters; it++)
+                        for (r = 0; r < rows; r += 8) { float s8[8]; fn(K, s8, w + (size_t)r * rowb, rowb, y); sink += s8[0]; }
+                    if (now_ns() - t0 > 2e7 || iters > (1 << 20)) break;
+                    iters *= 2;
+                }
+                for (rep = 0; rep < 3; rep++) {
+                    double t0 = now_ns(), t;
+                    for (it = 0; it < iters; it++)
+                        for (r = 0; r < rows; r += 8) { float s8[8]; fn(K, s8, w + (size_t)r * rowb, rowb, y); sink += s8[0]; }
+                    t = (now_ns() - t0) / ((double)iters * rows);
+                    if (t < best) best = t;
+                }
+                (void)sink;
+                printf("%-5s %5d %-6s | one-row %8.1f ns | 8-row %8.1f ns/row %6.2f GB/s | x%.2f\n", tt->name, K,
+                       names[v], one, best, (double)rowb / best, one / best);
             }
-            for (rep = 0; rep < 3; rep++) {
-                double t0 = now_ns(), t;
-                for (it = 0; it < iters; it++)
-                    for (r = 0; r < rows; r += 4) { float s4[4]; c4->fn(K, s4, w + (size_t)r * rowb, rowb, y); sink += s4[0]; }
-                t = (now_ns() - t0) / ((double)iters * rows);
-                if (t < best) best = t;
-            }
-            (void)sink;
-            printf("%-5s %5d %-6s | one-row %8.1f ns | 4-row %8.1f ns/row %6.2f GB/s | x%.2f\n", tt->name, K,
-                   c4->variant, one, best, (double)rowb / best, one / best);
         }
     }
     printf("\nactivation quantisers, ns per row\n");
@@ -849,7 +842,7 @@ int main(int argc, char **argv) {
         test_coverage(&k, k_variants[v]);
         test_quantisers(&k, k_variants[v]);
         test_dots(&k, k_variants[v]);
-        test_dot4(k_variants[v]);
+        test_dot8(&k, k_variants[v]);
         test_gemm(&k, k_variants[v]);
     }
     printf("%d passed, %d failed\n", g_pass, g_fail);
