@@ -3300,10 +3300,10 @@ static inline QLM__AVX2 void qlm__u5_pair_avx2(const uint8_t *qs0, const uint8_t
     *lo = _mm256_or_si256(*lo, _mm256_and_si256(hl, e16));
     *hi = _mm256_or_si256(*hi, _mm256_and_si256(hh, e16));
 }
-#define QLM__U_PAIR_q4_0(a, b, lo, hi) qlm__u4_pair_avx2((a)->qs, (b)->qs, lo, hi)
-#define QLM__U_PAIR_q4_1(a, b, lo, hi) qlm__u4_pair_avx2((a)->qs, (b)->qs, lo, hi)
-#define QLM__U_PAIR_q5_0(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
-#define QLM__U_PAIR_q5_1(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
+#define QLM__U_PAIR_q4_0_avx2(a, b, lo, hi) qlm__u4_pair_avx2((a)->qs, (b)->qs, lo, hi)
+#define QLM__U_PAIR_q4_1_avx2(a, b, lo, hi) qlm__u4_pair_avx2((a)->qs, (b)->qs, lo, hi)
+#define QLM__U_PAIR_q5_0_avx2(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
+#define QLM__U_PAIR_q5_1_avx2(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 
 /* 8 one-block vectors (row r in p[r]) -> their 8 sums, row r in lane r. */
 static inline QLM__AVX2 __m256i qlm__rows8_avx2(const __m256i p[8]) {
@@ -3360,7 +3360,7 @@ static inline QLM__AVX2 __m256 qlm__acc8_avx2(__m256 acc, const void *x0, size_t
             for (r = 0; r < 8; r++) {                                                                \
                 const qlm__block_##T *x = (const qlm__block_##T *)((const uint8_t *)vx + (size_t)r * bx); \
                 __m256i lo, hi;                                                                      \
-                QLM__U_PAIR_##T(&x[i], &x[j], &lo, &hi);                                             \
+                QLM__U_PAIR_##T##_##SFX(&x[i], &x[j], &lo, &hi);                                     \
                 p[r] = DOT2(_mm256_setzero_si256(), lo, ya, hi, yb);                                 \
             }                                                                                        \
             qlm__rows8x2_avx2(p, &s0, &s1);                                                          \
@@ -4059,6 +4059,21 @@ static inline QLM__AVX512 __m256i qlm__dot_q8x_vnni(__m256i x, __m256i y) {
 static inline QLM__AVX512 __m256i qlm__dot_us8_vnni(__m256i u, __m256i s) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
+/* q5 codes with the fifth bits as byte-mask registers (AVX-512BW): 16 added where set. */
+static inline QLM__AVX512 void qlm__u5_pair_avx512(const uint8_t *qs0, const uint8_t *qh0, const uint8_t *qs1,
+                                                   const uint8_t *qh1, __m256i *lo, __m256i *hi) {
+    const __m256i e16 = _mm256_set1_epi8(16);
+    uint32_t h0, h1;
+    memcpy(&h0, qh0, 4);
+    memcpy(&h1, qh1, 4);
+    qlm__u4_pair_avx2(qs0, qs1, lo, hi);
+    *lo = _mm256_mask_add_epi8(*lo, (__mmask32)((h0 & 0xffffu) | (h1 << 16)), *lo, e16);
+    *hi = _mm256_mask_add_epi8(*hi, (__mmask32)((h0 >> 16) | (h1 & 0xffff0000u)), *hi, e16);
+}
+#define QLM__U_PAIR_q4_0_avx512 QLM__U_PAIR_q4_0_avx2
+#define QLM__U_PAIR_q4_1_avx512 QLM__U_PAIR_q4_1_avx2
+#define QLM__U_PAIR_q5_0_avx512(a, b, lo, hi) qlm__u5_pair_avx512((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
+#define QLM__U_PAIR_q5_1_avx512(a, b, lo, hi) qlm__u5_pair_avx512((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 QLM__X86_DOT8_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_q8x_vnni, qlm__dot_us8_vnni, 7)
 
 /* ---- GEMM tiles (the layouts are described under "GEMM layouts" in >>kernels) -------------
