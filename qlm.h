@@ -3876,8 +3876,9 @@ static inline QLM__AVX2 __m256i qlm__nib32_avx2(const uint8_t *qs) {
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
 }
 
-static QLM__AVX2 void qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row,
-                                          const int32_t *cells, const void *vq, float *out) {
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const int32_t *cells, const void *vq,
+                    float *out) {
     float qf[512], extra[8], scale[8], res[8];
     const __m256i ones = _mm256_set1_epi16(1);
     const uint8_t *kp[8];
@@ -4008,8 +4009,9 @@ static inline QLM__AVX2 __m256 qlm__kv_load8_avx2(int t, const uint8_t *v, int d
 }
 /* acc[gi * hd + ..] += sum_i p[gi * ldp + i] * V[cells[i]], for gi < g: for every 8 elements,
    up to 4 heads' accumulators stay in registers while the cells stream by. */
-static QLM__AVX2 void qlm__kv_accum_avx2(int t, int hd, int n, int g, const uint8_t *V, size_t row,
-                                         const int32_t *cells, const float *p, int ldp, float *acc) {
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__kv_accum_avx2(int t, int hd, int n, int g, const uint8_t *V, size_t row, const int32_t *cells, const float *p,
+                   int ldp, float *acc) {
     int d, g0, gi, i;
     for (d = 0; d < hd; d += 8)
         for (g0 = 0; g0 < g; g0 += 4) {
