@@ -4078,6 +4078,81 @@ static inline QLM__AVX512 void qlm__u5_pair_avx512(const uint8_t *qs0, const uin
 #define QLM__U_PAIR_q5_1_avx512(a, b, lo, hi) qlm__u5_pair_avx512((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 QLM__X86_DOT8_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_q8x_vnni, qlm__dot_us8_vnni, 7)
 
+/* K . q for up to 32 cells of a q8_0, q4 (q4_1 blocks) or q4_0 cache, 8 cells at a time in
+   the 8 lanes: per 32-element block one vpdpbusd per cell (codes unsigned: q8_0 as k + 128,
+   nibbles as they are; the offset 128 or 8 times sum(q) is taken back once per block), one
+   hadd tree for the 8 cells, their 8 scales (and q4 mins) converted together. The same sums
+   as the AVX2 kernel, added in another order (within the kv_scores tolerance of test_kvcache). */
+static inline __attribute__((always_inline)) QLM__AVX512 void
+qlm__kv_scores_avx512(int t, int hd, int n, const uint8_t *K, size_t row, const int32_t *cells, const void *vq,
+                      float *out) {
+    const size_t kb = t == QLM_KV_Q8_0 ? sizeof(qlm__block_q8_0) : t == QLM_KV_Q4 ? sizeof(qlm__block_q4_1)
+                                                                                 : sizeof(qlm__block_q4_0);
+    const size_t qb = t == QLM_KV_Q4 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0);
+    const size_t qoff = t == QLM_KV_Q8_0 ? offsetof(qlm__block_q8_0, qs) : t == QLM_KV_Q4 ? offsetof(qlm__block_q4_1, qs)
+                                                                                        : offsetof(qlm__block_q4_0, qs);
+    const uint8_t *y = (const uint8_t *)vq;
+    __m256i yv[16], yoff[16];
+    float dy[16], sy[16], res[8];
+    int i, c, b, nb = hd / 32;
+    for (b = 0; b < nb; b++) {
+        const uint8_t *yb = y + (size_t)b * qb;
+        __m256i q;
+        qlm__f16 h[2];
+        memcpy(h, yb, 4); /* d, and s for q8_1 */
+        yv[b] = _mm256_loadu_si256((const __m256i *)(yb + (t == QLM_KV_Q4 ? offsetof(qlm__block_q8_1, qs)
+                                                                          : offsetof(qlm__block_q8_0, qs))));
+        q = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv[b]);
+        q = _mm256_hadd_epi32(q, q);
+        q = _mm256_hadd_epi32(q, q);
+        q = _mm256_add_epi32(q, _mm256_permute2x128_si256(q, q, 0x01));
+        yoff[b] = t == QLM_KV_Q8_0 ? _mm256_slli_epi32(q, 7) : t == QLM_KV_Q4_0 ? _mm256_slli_epi32(q, 3)
+                                                                                : _mm256_setzero_si256();
+        dy[b] = qlm__h2f(h[0]);
+        sy[b] = t == QLM_KV_Q4 ? qlm__h2f(h[1]) : 0.0f;
+    }
+    for (i = 0; i < n; i += 8) {
+        const uint8_t *kp[8];
+        __m256 acc = _mm256_setzero_ps();
+        int m = n - i < 8 ? n - i : 8;
+        for (c = 0; c < 8; c++) kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
+        for (b = 0; b < nb; b++) {
+            __m256i p[8], isum;
+            uint32_t w[8];
+            __m256 dx, mx;
+            for (c = 0; c < 8; c++) {
+                const uint8_t *x = kp[c] + (size_t)b * kb;
+                __m256i u = t == QLM_KV_Q8_0
+                                ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + qoff)), _mm256_set1_epi8((char)0x80))
+                                : qlm__nib32_avx2(x + qoff);
+                p[c] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, yv[b]);
+                memcpy(&w[c], x, 4); /* d, and m for q4_1 */
+            }
+            isum = _mm256_sub_epi32(qlm__rows8_avx2(p), yoff[b]);
+            {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+                dx = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(wv));
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dx, _mm256_set1_ps(dy[b])), acc);
+                if (t == QLM_KV_Q4) {
+                    mx = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(wv, 16)));
+                    acc = _mm256_fmadd_ps(mx, _mm256_set1_ps(sy[b]), acc);
+                }
+            }
+        }
+        _mm256_storeu_ps(res, acc);
+        for (c = 0; c < m; c++) out[i + c] = res[c];
+    }
+}
+#define QLM__KV_SCORES_AVX512(name, T)                                                             \
+    static QLM__AVX512 void qlm__kv_scores_##name##_avx512(int hd, int n, const uint8_t *K, size_t row, \
+                                                           const int32_t *cells, const void *q, float *out) { \
+        qlm__kv_scores_avx512(T, hd, n, K, row, cells, q, out);                                     \
+    }
+QLM__KV_SCORES_AVX512(q8_0, QLM_KV_Q8_0)
+QLM__KV_SCORES_AVX512(q4, QLM_KV_Q4)
+QLM__KV_SCORES_AVX512(q4_0, QLM_KV_Q4_0)
+#undef QLM__KV_SCORES_AVX512
+
 /* ---- GEMM tiles (the layouts are described under "GEMM layouts" in >>kernels) -------------
    A tile is QLM__X86_GEMM_ROWS weight rows against one group of tokens (8 per ymm for AVX2,
    16 per zmm for AVX-512). Per block: the integer dot of every (row, token) accumulates in the
@@ -4765,6 +4840,9 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
 
 static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     qlm__kernels_fill_avx2(k);
+    k->kv_scores[QLM_KV_Q8_0] = qlm__kv_scores_q8_0_avx512;
+    k->kv_scores[QLM_KV_Q4] = qlm__kv_scores_q4_avx512;
+    k->kv_scores[QLM_KV_Q4_0] = qlm__kv_scores_q4_0_avx512;
     k->vec_dot[QLM_TYPE_Q4_0] = qlm__vec_dot_q4_0_avx512;
     k->vec_dot[QLM_TYPE_Q4_1] = qlm__vec_dot_q4_1_avx512;
     k->vec_dot[QLM_TYPE_Q5_0] = qlm__vec_dot_q5_0_avx512;

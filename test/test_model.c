@@ -581,6 +581,8 @@ static void kv_quality(qlm_model *m) {
          q4 (rotated)           89.5%           87/87                  5.81         0.546
          q4, no rotation        85.5%           85/87                  5.42         0.827
          q4_0 (rotated)         84.0%           86/87                  4.93         0.549
+       (later, with centred K: q4 0.32-0.55 rotated / 0.51-0.83 plain, q4_0 0.39-0.46 / 1.23-1.43,
+       depending on the kernel variant's rounding: see the rotation check below)
        (q4 with plain q4_1 rounding, before its least-squares refit: 88.5%, 87/87, 4.76, 0.468;
        without rotation 82.5%, 86/87, 7.47, 0.823)
        The noise floor: f16 against f16 where only the attention's summation order differs (n_batch
@@ -594,13 +596,14 @@ static void kv_quality(qlm_model *m) {
         {"q4", QLM_KV_Q4, QLM_KV_Q4, 0, 0.85, 0.97, 0.8, 8.0f},
         {"q4 no rotation", QLM_KV_Q4, QLM_KV_Q4, 1, 0.0, 0.0, 1e30, 1e30f},
         {"q4_0", QLM_KV_Q4_0, QLM_KV_Q4_0, 0, 0.0, 0.0, 1e30, 1e30f},
+        {"q4_0 no rotation", QLM_KV_Q4_0, QLM_KV_Q4_0, 1, 0.0, 0.0, 1e30, 1e30f},
     };
     int32_t toks[1024];
     int n = kv_tokens(m, toks, 1024), nv = qlm_model_n_vocab(m), i, p;
     qlm_ctx_params cp = qlm_ctx_default_params();
     qlm_ctx *c;
     float *ref;
-    double mse[5] = {0};
+    double mse[6] = {0};
     CHECK(n >= N, "text has %d tokens", n);
     if (n < N) return;
     cp.n_ctx = 256;
@@ -644,8 +647,14 @@ static void kv_quality(qlm_model *m) {
         CHECK(mse[i] <= k->max_mse, "%s: mean squared logit diff %.4f > %.4f", k->name, mse[i], k->max_mse);
         qlm_ctx_free(c);
     }
-    CHECK(mse[2] < 0.8 * mse[3], "rotation helps q4: mean squared logit error %.5f rotated vs %.5f plain (measured "
-          "0.55 vs 0.83)", mse[2], mse[3]);
+    /* Rotation is asserted on q4_0, where it matters most (measured 0.39-0.46 rotated vs 1.23-1.43
+       plain). For q4 the centred K already removes most of what rotation fixes (0.32-0.55 vs
+       0.51-0.83): the spread is this one 200-token text's — any 1e-6 change in the scores flips
+       some 4-bit codes and the error takes another, equally likely value (the AVX2 and AVX-512
+       score kernels, which differ only in rounding, give 0.316 and 0.458) — so q4 is printed only. */
+    CHECK(mse[4] < 0.5 * mse[5], "rotation helps q4_0: mean squared logit error %.5f rotated vs %.5f plain (measured "
+          "0.39-0.46 vs 1.23-1.43)", mse[4], mse[5]);
+    printf("kv rotation: q4 mean squared %.5f rotated vs %.5f plain; q4_0 %.5f vs %.5f\n", mse[2], mse[3], mse[4], mse[5]);
     free(ref);
 }
 
