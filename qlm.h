@@ -3305,6 +3305,12 @@ static inline QLM__AVX2 void qlm__u5_pair_avx2(const uint8_t *qs0, const uint8_t
 #define QLM__U_PAIR_q5_0_avx2(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 #define QLM__U_PAIR_q5_1_avx2(a, b, lo, hi) qlm__u5_pair_avx2((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 
+/* The sum of v's 8 lanes, in every lane. */
+static inline QLM__AVX2 __m256i qlm__bsum8_avx2(__m256i v) {
+    v = _mm256_hadd_epi32(v, v);
+    v = _mm256_hadd_epi32(v, v);
+    return _mm256_add_epi32(v, _mm256_permute2x128_si256(v, v, 0x01));
+}
 /* 8 one-block vectors (row r in p[r]) -> their 8 sums, row r in lane r. */
 static inline QLM__AVX2 __m256i qlm__rows8_avx2(const __m256i p[8]) {
     __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -3393,10 +3399,7 @@ static inline QLM__AVX2 __m256 qlm__acc8_avx2(__m256 acc, const void *x0, size_t
             }                                                                                        \
             si = qlm__rows8_avx2(p);                                                                 \
             if (SHIFT) {                                                                             \
-                __m256i q = DOTUS(_mm256_set1_epi8(1), yv);                                          \
-                q = _mm256_hadd_epi32(q, q);                                                         \
-                q = _mm256_hadd_epi32(q, q);                                                         \
-                q = _mm256_add_epi32(q, _mm256_permute2x128_si256(q, q, 0x01));                      \
+                __m256i q = qlm__bsum8_avx2(DOTUS(_mm256_set1_epi8(1), yv));                         \
                 si = _mm256_sub_epi32(si, _mm256_slli_epi32(q, SHIFT));                              \
             }                                                                                        \
             acc = qlm__acc8_avx2(acc, &x0[i], bx, qlm__h2f(y[i].d), 0.0f, si, 1);                    \
@@ -3961,17 +3964,17 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
         for (c = 0; c < m; c++) out[i + c] = res[c];
     }
 }
-#define QLM__KV_SCORES_AVX2(name, T)                                                               \
-    static QLM__AVX2 void qlm__kv_scores_##name##_avx2(int hd, int n, const uint8_t *K, size_t row, \
-                                                       const int32_t *cells, const void *q, float *out) { \
-        qlm__kv_scores_avx2(T, hd, n, K, row, cells, q, out);                                       \
+/* qlm__kv_scores_NAME_SFX: the generic kernel of variant SFX (target TGT) for cache type T */
+#define QLM__KV_SCORES_FN(name, T, SFX, TGT)                                                      \
+    static TGT void qlm__kv_scores_##name##_##SFX(int hd, int n, const uint8_t *K, size_t row,      \
+                                                  const int32_t *cells, const void *q, float *out) { \
+        qlm__kv_scores_##SFX(T, hd, n, K, row, cells, q, out);                                      \
     }
-QLM__KV_SCORES_AVX2(f16, QLM_KV_F16)
-QLM__KV_SCORES_AVX2(q8_0, QLM_KV_Q8_0)
-QLM__KV_SCORES_AVX2(fp8, QLM_KV_FP8)
-QLM__KV_SCORES_AVX2(q4, QLM_KV_Q4)
-QLM__KV_SCORES_AVX2(q4_0, QLM_KV_Q4_0)
-#undef QLM__KV_SCORES_AVX2
+QLM__KV_SCORES_FN(f16, QLM_KV_F16, avx2, QLM__AVX2)
+QLM__KV_SCORES_FN(q8_0, QLM_KV_Q8_0, avx2, QLM__AVX2)
+QLM__KV_SCORES_FN(fp8, QLM_KV_FP8, avx2, QLM__AVX2)
+QLM__KV_SCORES_FN(q4, QLM_KV_Q4, avx2, QLM__AVX2)
+QLM__KV_SCORES_FN(q4_0, QLM_KV_Q4_0, avx2, QLM__AVX2)
 
 /* 8 elements d..d+7 of a V segment as floats (for q4_1 / q4_0 / q8_0 without the block scale,
    which *f and *m return) */
@@ -4102,10 +4105,7 @@ qlm__kv_scores_avx512(int t, int hd, int n, const uint8_t *K, size_t row, const 
         memcpy(h, yb, 4); /* d, and s for q8_1 */
         yv[b] = _mm256_loadu_si256((const __m256i *)(yb + (t == QLM_KV_Q4 ? offsetof(qlm__block_q8_1, qs)
                                                                           : offsetof(qlm__block_q8_0, qs))));
-        q = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv[b]);
-        q = _mm256_hadd_epi32(q, q);
-        q = _mm256_hadd_epi32(q, q);
-        q = _mm256_add_epi32(q, _mm256_permute2x128_si256(q, q, 0x01));
+        q = qlm__bsum8_avx2(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv[b]));
         yoff[b] = t == QLM_KV_Q8_0 ? _mm256_slli_epi32(q, 7) : t == QLM_KV_Q4_0 ? _mm256_slli_epi32(q, 3)
                                                                                 : _mm256_setzero_si256();
         dy[b] = qlm__h2f(h[0]);
@@ -4143,15 +4143,10 @@ qlm__kv_scores_avx512(int t, int hd, int n, const uint8_t *K, size_t row, const 
         for (c = 0; c < m; c++) out[i + c] = res[c];
     }
 }
-#define QLM__KV_SCORES_AVX512(name, T)                                                             \
-    static QLM__AVX512 void qlm__kv_scores_##name##_avx512(int hd, int n, const uint8_t *K, size_t row, \
-                                                           const int32_t *cells, const void *q, float *out) { \
-        qlm__kv_scores_avx512(T, hd, n, K, row, cells, q, out);                                     \
-    }
-QLM__KV_SCORES_AVX512(q8_0, QLM_KV_Q8_0)
-QLM__KV_SCORES_AVX512(q4, QLM_KV_Q4)
-QLM__KV_SCORES_AVX512(q4_0, QLM_KV_Q4_0)
-#undef QLM__KV_SCORES_AVX512
+QLM__KV_SCORES_FN(q8_0, QLM_KV_Q8_0, avx512, QLM__AVX512)
+QLM__KV_SCORES_FN(q4, QLM_KV_Q4, avx512, QLM__AVX512)
+QLM__KV_SCORES_FN(q4_0, QLM_KV_Q4_0, avx512, QLM__AVX512)
+#undef QLM__KV_SCORES_FN
 
 /* ---- GEMM tiles (the layouts are described under "GEMM layouts" in >>kernels) -------------
    A tile is QLM__X86_GEMM_ROWS weight rows against one group of tokens (8 per ymm for AVX2,

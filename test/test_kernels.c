@@ -589,25 +589,34 @@ static double now_ns(void) {
 }
 
 /* ns per call of dot over `rows` weight rows of K (cache-resident working set), best of 3. */
-static double bench_dot(qlm__vec_dot_fn dot, int K, const uint8_t *w, size_t rowb, int rows, const uint8_t *y) {
-    double best = 1e30;
-    int rep, r, it, iters = 1;
+/* One timed pass: `iters` times over `rows` rows with `dot` (one row per call) or, when dot8 is
+   given, dot8 (8 rows per call); ns elapsed. */
+static double time_rows(qlm__vec_dot_fn dot, qlm__vec_dot8_fn dot8, int K, const uint8_t *w, size_t rowb, int rows,
+                        const uint8_t *y, int iters) {
+    double t0 = now_ns();
     volatile float sink = 0.0f;
-    for (;;) { /* calibrate to ~20 ms */
-        double t0 = now_ns();
-        for (it = 0; it < iters; it++)
-            for (r = 0; r < rows; r++) { float s; dot(K, &s, w + (size_t)r * rowb, y); sink += s; }
-        if (now_ns() - t0 > 2e7 || iters > (1 << 20)) break;
-        iters *= 2;
-    }
+    int it, r;
+    for (it = 0; it < iters; it++)
+        for (r = 0; r + (dot8 ? 8 : 1) <= rows; r += dot8 ? 8 : 1) {
+            float s[8];
+            if (dot8) dot8(K, s, w + (size_t)r * rowb, rowb, y);
+            else dot(K, s, w + (size_t)r * rowb, y);
+            sink += s[0];
+        }
+    (void)sink;
+    return now_ns() - t0;
+}
+/* ns per weight row, calibrated to ~20 ms per pass, best of 3 passes. */
+static double bench_rows(qlm__vec_dot_fn dot, qlm__vec_dot8_fn dot8, int K, const uint8_t *w, size_t rowb, int rows,
+                         const uint8_t *y) {
+    double best = 1e30, t;
+    int rep, iters = 1;
+    if (dot8) rows -= rows % 8;
+    while (time_rows(dot, dot8, K, w, rowb, rows, y, iters) <= 2e7 && iters <= (1 << 20)) iters *= 2;
     for (rep = 0; rep < 3; rep++) {
-        double t0 = now_ns(), t;
-        for (it = 0; it < iters; it++)
-            for (r = 0; r < rows; r++) { float s; dot(K, &s, w + (size_t)r * rowb, y); sink += s; }
-        t = (now_ns() - t0) / ((double)iters * rows);
+        t = time_rows(dot, dot8, K, w, rowb, rows, y, iters) / ((double)iters * rows);
         if (t < best) best = t;
     }
-    (void)sink;
     return best;
 }
 
@@ -764,7 +773,7 @@ static int run_bench(void) {
             gen_acts(tt->vec_dot_type, y, K, 0);
             printf("%-5s %5d", tt->name, K);
             for (v = 0; v < nv; v++) {
-                double ns = bench_dot(kv[v].vec_dot[c->type], K, w, rowb, rows, y);
+                double ns = bench_rows(kv[v].vec_dot[c->type], NULL, K, w, rowb, rows, y);
                 printf(" | %10.1f %6.2f", ns, (double)rowb / ns);
             }
             printf("\n");
@@ -779,28 +788,13 @@ static int run_bench(void) {
                 const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
                 qlm__vec_dot8_fn fn = kv[v].vec_dot8[c->type];
                 size_t rowb = qlm__row_size(c->type, K);
-                int rows = (int)(wcap / rowb) / 8 * 8, r, it, iters = 1, rep;
-                double best = 1e30, one;
-                volatile float sink = 0.0f;
+                int rows = (int)(wcap / rowb) / 8 * 8, r;
+                double best, one;
                 if (!fn || K % tt->blck_size) continue;
                 for (r = 0; r < rows; r++) gen_weights(c, w + (size_t)r * rowb, K, 0);
                 gen_acts(tt->vec_dot_type, y, K, 0);
-                one = bench_dot(kv[v].vec_dot[c->type], K, w, rowb, rows, y);
-                for (;;) {
-                    double t0 = now_ns();
-                    for (it = 0; it < iters; it++)
-                        for (r = 0; r < rows; r += 8) { float s8[8]; fn(K, s8, w + (size_t)r * rowb, rowb, y); sink += s8[0]; }
-                    if (now_ns() - t0 > 2e7 || iters > (1 << 20)) break;
-                    iters *= 2;
-                }
-                for (rep = 0; rep < 3; rep++) {
-                    double t0 = now_ns(), t;
-                    for (it = 0; it < iters; it++)
-                        for (r = 0; r < rows; r += 8) { float s8[8]; fn(K, s8, w + (size_t)r * rowb, rowb, y); sink += s8[0]; }
-                    t = (now_ns() - t0) / ((double)iters * rows);
-                    if (t < best) best = t;
-                }
-                (void)sink;
+                one = bench_rows(kv[v].vec_dot[c->type], NULL, K, w, rowb, rows, y);
+                best = bench_rows(NULL, fn, K, w, rowb, rows, y);
                 printf("%-5s %5d %-6s | one-row %8.1f ns | 8-row %8.1f ns/row %6.2f GB/s | x%.2f\n", tt->name, K,
                        names[v], one, best, (double)rowb / best, one / best);
             }
