@@ -2395,6 +2395,74 @@ static void qlm__kv_axpy_fp8_ref(int n, float *acc, float a, const void *v) {
     for (i = 0; i < n; i++) acc[i] += a * qlm__e4m3_to_fp32(c[i]);
 }
 
+/* One online-softmax step of attention over a block of n <= 32 scores, for g query heads:
+   row gi of s (lds floats apart) becomes (s + add[gi]) * scale (add NULL: 0), its maximum
+   joins the running maximum M[gi] (f[gi] = exp(old M - new M) is the factor by which what
+   was summed so far shrinks: S[gi] *= f here, the caller rescales its output accumulator;
+   f = 1 when M does not grow), p row gi (ldp apart) = exp(s - M[gi]) and S[gi] += sum of p.
+   The exponential is a shared recipe, so the SIMD twins give the same bits: n = floor(x
+   log2(e) + 1/2), r = x - n ln2 (ln2 in two parts, the first exact in a few bits), exp(r) by
+   a degree-7 polynomial in Horner form (Cephes' expf coefficients, within ~1 ulp of expf for
+   |r| <= ln2 / 2), times 2^n built in the exponent field. Below -87 the result is 0: x = M
+   contributes 1 to the sum, so nothing that small can matter. Every a*b + c is one fused
+   multiply-add (fmaf here, the FMA instruction in the twins: both round once). The sum of p
+   runs in 16 float lanes (element i in lane i % 16), folded as lanes k + (k + 8), then
+   ((0+4)+(2+6)) + ((1+5)+(3+7)), and is added to S in double. */
+typedef void (*qlm__att_softmax_fn)(int g, int n, float *s, int64_t lds, const float *add, float scale, float *M,
+                                    double *S, float *p, int ldp, float *f);
+#define QLM__EXP_LOG2E 1.44269504088896341f
+#define QLM__EXP_LN2_HI 0.693359375f
+#define QLM__EXP_LN2_LO -2.12194440e-4f
+#define QLM__EXP_MIN -87.0f
+static const float qlm__exp_poly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                       4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
+static float qlm__exp_neg(float x) {
+    float n, r, p, two;
+    uint32_t u;
+    int j;
+    if (!(x >= QLM__EXP_MIN)) return 0.0f;
+    n = floorf(fmaf(x, QLM__EXP_LOG2E, 0.5f));
+    r = fmaf(n, -QLM__EXP_LN2_HI, x);
+    r = fmaf(n, -QLM__EXP_LN2_LO, r);
+    p = qlm__exp_poly[0];
+    for (j = 1; j < 6; j++) p = fmaf(p, r, qlm__exp_poly[j]);
+    p = fmaf(p, r * r, r) + 1.0f;
+    u = (uint32_t)((int32_t)n + 127) << 23;
+    memcpy(&two, &u, 4);
+    return p * two;
+}
+/* S and M of one head after its block's maximum bm is known: the factor f */
+static float qlm__att_rescale(float bm, float *M, double *S) {
+    float f = 1.0f;
+    if (bm > *M) {
+        if (*M > -INFINITY) {
+            f = qlm__exp_neg(*M - bm);
+            *S *= (double)f;
+        }
+        *M = bm;
+    }
+    return f;
+}
+static void qlm__att_softmax_ref(int g, int n, float *s, int64_t lds, const float *add, float scale, float *M,
+                                 double *S, float *p, int ldp, float *f) {
+    int gi, i, k;
+    for (gi = 0; gi < g; gi++) {
+        float *x = s + gi * lds, *y = p + gi * ldp, a = add ? add[gi] : 0.0f, bm = -INFINITY, l[16] = {0}, h[8];
+        for (i = 0; i < n; i++) {
+            x[i] = (x[i] + a) * scale;
+            bm = x[i] > bm ? x[i] : bm;
+        }
+        f[gi] = qlm__att_rescale(bm, &M[gi], &S[gi]);
+        for (i = 0; i < n; i++) {
+            y[i] = qlm__exp_neg(x[i] - M[gi]);
+            l[i % 16] += y[i];
+        }
+        for (k = 0; k < 8; k++) h[k] = l[k] + l[k + 8];
+        S[gi] += (double)(((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7])));
+    }
+}
+
 /* Per KV type: the block layout of its segments (F32 marks fp8, which has its own), the type
    q is converted to for the K dot (the weight type's vec_dot_type, so K . q is the matmul's
    integer dot), and the V axpy. */
@@ -2466,10 +2534,12 @@ typedef void (*qlm__vec_dot_fn)(int n, float *s, const void *x, const void *y);
 typedef void (*qlm__vec_dot8_fn)(int n, float *s, const void *x, size_t bx, const void *y);
 typedef void (*qlm__from_float_fn)(const float *src, void *dst, int64_t n);
 
-/* scores: out[i] = K[cells[i]] . q for i < n; accum: acc[gi*hd..] += sum_i p[gi*ldp + i] *
-   V[cells[i]] for gi < g. K and V point at one head's segment of cell 0; row: bytes per cell. */
-typedef void (*qlm__kv_scores_fn)(int hd, int n, const uint8_t *K, size_t row, const int32_t *cells,
-                                  const void *q, float *out);
+/* scores: out[gi*ldo + i] = K[cells[i]] . q_gi for i < n <= 32, gi < g (the g query heads that
+   share this KV head, prepared q_gi at q + gi*qstride bytes); accum: acc[gi*hd..] += sum_i
+   p[gi*ldp + i] * V[cells[i]] for gi < g. K and V point at one head's segment of cell 0; row:
+   bytes per cell. */
+typedef void (*qlm__kv_scores_fn)(int hd, int n, int g, const uint8_t *K, size_t row, const int32_t *cells,
+                                  const void *q, size_t qstride, float *out, int64_t ldo);
 typedef void (*qlm__kv_accum_fn)(int hd, int n, int g, const uint8_t *V, size_t row,
                                  const int32_t *cells, const float *p, int ldp, float *acc);
 
@@ -2501,6 +2571,7 @@ typedef struct {
        kv_dot / kv_axpy, their reference) */
     qlm__kv_scores_fn kv_scores[QLM_KV_COUNT];
     qlm__kv_accum_fn kv_accum[QLM_KV_COUNT];
+    qlm__att_softmax_fn att_softmax; /* the online-softmax step of a block of scores */
     /* by weight type: batched matmul kernels (NULL: a loop of vec_dot) */
     const qlm__gemm_kernel *gemm[QLM_TYPE_COUNT];
 } qlm__kernels;
@@ -2519,6 +2590,7 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
         k->kv_scores[t] = NULL;
         k->kv_accum[t] = NULL;
     }
+    k->att_softmax = qlm__att_softmax_ref;
     k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_ref;
     k->kv_quant[QLM_KV_FP8] = qlm__quant_seg_fp8_ref;
     k->kv_quant[QLM_KV_Q4] = qlm__quant_seg_q4_ref;
@@ -2913,6 +2985,8 @@ typedef struct {
 
 #define QLM__AVX2   __attribute__((target("avx2,fma,f16c")))
 #define QLM__AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+/* full unrolling of short loops over registers, so arrays of vectors live in registers */
+#define QLM__UNROLL _Pragma("GCC unroll 16")
 
 /* ---- feature detection ---------------------------------------------------------------- */
 
@@ -3964,17 +4038,85 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
         for (c = 0; c < m; c++) out[i + c] = res[c];
     }
 }
-/* qlm__kv_scores_NAME_SFX: the generic kernel of variant SFX (target TGT) for cache type T */
+/* qlm__kv_scores_NAME_avx2: the generic AVX2 kernel for cache type T, one query head at a time */
 #define QLM__KV_SCORES_FN(name, T, SFX, TGT)                                                      \
-    static TGT void qlm__kv_scores_##name##_##SFX(int hd, int n, const uint8_t *K, size_t row,      \
-                                                  const int32_t *cells, const void *q, float *out) { \
-        qlm__kv_scores_##SFX(T, hd, n, K, row, cells, q, out);                                      \
+    static TGT void qlm__kv_scores_##name##_##SFX(int hd, int n, int g, const uint8_t *K, size_t row, \
+                                                  const int32_t *cells, const void *q, size_t qs,   \
+                                                  float *out, int64_t ldo) {                        \
+        int gi;                                                                                     \
+        for (gi = 0; gi < g; gi++)                                                                  \
+            qlm__kv_scores_##SFX(T, hd, n, K, row, cells, (const uint8_t *)q + (size_t)gi * qs,     \
+                                 out + gi * ldo);                                                   \
     }
 QLM__KV_SCORES_FN(f16, QLM_KV_F16, avx2, QLM__AVX2)
 QLM__KV_SCORES_FN(q8_0, QLM_KV_Q8_0, avx2, QLM__AVX2)
 QLM__KV_SCORES_FN(fp8, QLM_KV_FP8, avx2, QLM__AVX2)
 QLM__KV_SCORES_FN(q4, QLM_KV_Q4, avx2, QLM__AVX2)
 QLM__KV_SCORES_FN(q4_0, QLM_KV_Q4_0, avx2, QLM__AVX2)
+
+/* qlm__att_softmax_ref's exponential on 8 lanes (the body is shared with the AVX-512 kernel) */
+#define QLM__EXP_BODY(T, PS, EPI, V, OUT)                                                           \
+    do {                                                                                           \
+        const T lo_ = PS##_set1_ps(QLM__EXP_MIN);                                                  \
+        T v_ = PS##_max_ps(V, lo_), n_, r_, p_;                                               \
+        int j_;                                                                                    \
+        n_ = PS##_floor_ps(PS##_fmadd_ps(v_, PS##_set1_ps(QLM__EXP_LOG2E), PS##_set1_ps(0.5f)));   \
+        r_ = PS##_fnmadd_ps(n_, PS##_set1_ps(QLM__EXP_LN2_HI), v_);                                \
+        r_ = PS##_fnmadd_ps(n_, PS##_set1_ps(QLM__EXP_LN2_LO), r_);                                \
+        p_ = PS##_set1_ps(qlm__exp_poly[0]);                                                       \
+        for (j_ = 1; j_ < 6; j_++) p_ = PS##_fmadd_ps(p_, r_, PS##_set1_ps(qlm__exp_poly[j_]));    \
+        p_ = PS##_add_ps(PS##_fmadd_ps(p_, PS##_mul_ps(r_, r_), r_), PS##_set1_ps(1.0f));          \
+        p_ = PS##_mul_ps(p_, PS##_castsi##EPI##_ps(PS##_slli_epi32(                                \
+                                 PS##_add_epi32(PS##_cvtps_epi32(n_), PS##_set1_epi32(127)), 23))); \
+        OUT = p_;                                                                                  \
+    } while (0)
+static inline QLM__AVX2 __m256 qlm__exp8_avx2(__m256 v) { /* v <= 88; -inf and NaN give 0 */
+    __m256 keep = _mm256_cmp_ps(v, _mm256_set1_ps(QLM__EXP_MIN), _CMP_GE_OQ), e;
+    QLM__EXP_BODY(__m256, _mm256, 256, v, e);
+    return _mm256_and_ps(e, keep);
+}
+/* the 16-lane fold of qlm__att_softmax_ref: lanes 0-7 in lo, 8-15 in hi */
+static inline QLM__AVX2 float qlm__fold16_avx2(__m256 lo, __m256 hi) {
+    __m256 a = _mm256_add_ps(lo, hi);
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
+}
+/* qlm__att_softmax_ref on 4 x 8 lanes; a short block is padded with -inf (p = 0) */
+static QLM__AVX2 void qlm__att_softmax_avx2(int g, int n, float *s, int64_t lds, const float *add, float scale,
+                                           float *M, double *S, float *p, int ldp, float *f) {
+    int gi, j;
+    for (gi = 0; gi < g; gi++) {
+        float *x = s + gi * lds, *y = p + gi * ldp, tmp[32];
+        const float *xs = x;
+        __m256 v[4], e[4], mx, a = _mm256_set1_ps(add ? add[gi] : 0.0f), sc = _mm256_set1_ps(scale), m;
+        __m128 m4;
+        if (n < 32) {
+            for (j = 0; j < 32; j++) tmp[j] = j < n ? x[j] : -INFINITY;
+            xs = tmp;
+        }
+        for (j = 0; j < 4; j++) v[j] = _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(xs + 8 * j), a), sc);
+        mx = _mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3]));
+        m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        f[gi] = qlm__att_rescale(_mm_cvtss_f32(m4), &M[gi], &S[gi]);
+        m = _mm256_set1_ps(M[gi]);
+        for (j = 0; j < 4; j++) e[j] = qlm__exp8_avx2(_mm256_sub_ps(v[j], m));
+        if (n == 32)
+            for (j = 0; j < 4; j++) {
+                _mm256_storeu_ps(x + 8 * j, v[j]);
+                _mm256_storeu_ps(y + 8 * j, e[j]);
+            }
+        else {
+            for (j = 0; j < 4; j++) _mm256_storeu_ps(tmp + 8 * j, v[j]);
+            memcpy(x, tmp, (size_t)n * 4);
+            for (j = 0; j < 4; j++) _mm256_storeu_ps(tmp + 8 * j, e[j]);
+            memcpy(y, tmp, (size_t)n * 4);
+        }
+        S[gi] += (double)qlm__fold16_avx2(_mm256_add_ps(e[0], e[2]), _mm256_add_ps(e[1], e[3]));
+    }
+}
 
 /* 8 elements d..d+7 of a V segment as floats (for q4_1 / q4_0 / q8_0 without the block scale,
    which *f and *m return) */
@@ -4081,71 +4223,280 @@ static inline QLM__AVX512 void qlm__u5_pair_avx512(const uint8_t *qs0, const uin
 #define QLM__U_PAIR_q5_1_avx512(a, b, lo, hi) qlm__u5_pair_avx512((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 QLM__X86_DOT8_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_q8x_vnni, qlm__dot_us8_vnni, 7)
 
-/* K . q for up to 32 cells of a q8_0, q4 (q4_1 blocks) or q4_0 cache, 8 cells at a time in
-   the 8 lanes: per 32-element block one vpdpbusd per cell (codes unsigned: q8_0 as k + 128,
-   nibbles as they are; the offset 128 or 8 times sum(q) is taken back once per block), one
-   hadd tree for the 8 cells, their 8 scales (and q4 mins) converted together. The same sums
-   as the AVX2 kernel, added in another order (within the kv_scores tolerance of test_kvcache). */
+/* zmm attention kernels: g++'s false maybe-uninitialized, as for the AVX-512 GEMM tiles below */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+/* qlm__att_softmax_ref on 2 x 16 lanes; lanes past n masked (-inf, p = 0) */
+static QLM__AVX512 void qlm__att_softmax_avx512(int g, int n, float *s, int64_t lds, const float *add, float scale,
+                                               float *M, double *S, float *p, int ldp, float *f) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY), lo = _mm512_set1_ps(QLM__EXP_MIN);
+    __mmask16 k0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    __mmask16 k1 = (__mmask16)(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    int gi, j;
+    for (gi = 0; gi < g; gi++) {
+        float *x = s + gi * lds, *y = p + gi * ldp;
+        __m512 v[2], e[2], a = _mm512_set1_ps(add ? add[gi] : 0.0f), sc = _mm512_set1_ps(scale), m;
+        __mmask16 k[2];
+        k[0] = k0;
+        k[1] = k1;
+        for (j = 0; j < 2; j++) { /* full halves unmasked: a masked store cannot forward */
+            __m512 t = k[j] == 0xffffu ? _mm512_loadu_ps(x + 16 * j) : _mm512_maskz_loadu_ps(k[j], x + 16 * j);
+            v[j] = _mm512_mask_mov_ps(ninf, k[j], _mm512_mul_ps(_mm512_add_ps(t, a), sc));
+        }
+        f[gi] = qlm__att_rescale(_mm512_reduce_max_ps(_mm512_max_ps(v[0], v[1])), &M[gi], &S[gi]);
+        m = _mm512_set1_ps(M[gi]);
+        for (j = 0; j < 2; j++) {
+            __m512 t = _mm512_sub_ps(v[j], m);
+            __mmask16 keep = _mm512_cmp_ps_mask(t, lo, _CMP_GE_OQ);
+            QLM__EXP_BODY(__m512, _mm512, 512, t, e[j]);
+            e[j] = _mm512_maskz_mov_ps(keep, e[j]);
+            if (k[j] == 0xffffu) {
+                _mm512_storeu_ps(x + 16 * j, v[j]);
+                _mm512_storeu_ps(y + 16 * j, e[j]);
+            } else {
+                _mm512_mask_storeu_ps(x + 16 * j, k[j], v[j]);
+                _mm512_mask_storeu_ps(y + 16 * j, k[j], e[j]);
+            }
+        }
+        e[0] = _mm512_add_ps(e[0], e[1]);
+        S[gi] += (double)qlm__fold16_avx2(_mm512_castps512_ps256(e[0]), _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(e[0]), 1)));
+    }
+}
+
+/* acc[gi * hd + ..] += sum_i p[gi * ldp + i] * V[cells[i]] for an f16, q8_0, q4 (q4_1 blocks)
+   or q4_0 cache, one 32-element block of every cell at a time: the cells' block scales are
+   folded into the probabilities first (pd = p * d, 16 cells per multiply), so a cell costs two
+   code conversions (16 elements each) and one FMA per head and half-block with pd broadcast
+   from memory; up to 4 heads' accumulators (8 zmm) stay in registers while the cells stream
+   by. q4_0's offset 8 is taken off the integer codes; q4's minimums are summed apart
+   (sum_i p_i m_i per head) and added once per block. The same sums as the reference axpy loop
+   in another order (within test_kvcache's kv_accum tolerance). */
 static inline __attribute__((always_inline)) QLM__AVX512 void
-qlm__kv_scores_avx512(int t, int hd, int n, const uint8_t *K, size_t row, const int32_t *cells, const void *vq,
-                      float *out) {
+qlm__kv_accum_avx512(int t, int hd, int n, int g, const uint8_t *V, size_t row, const int32_t *cells, const float *p,
+                     int ldp, float *acc) {
+    const size_t bs = t == QLM_KV_F16 ? 64 : t == QLM_KV_Q8_0 ? sizeof(qlm__block_q8_0)
+                                           : t == QLM_KV_Q4 ? sizeof(qlm__block_q4_1) : sizeof(qlm__block_q4_0);
+    float d[32], mn[32], pd[4][32], extra[4]; /* n <= 32 cells */
+    int b, g0, h, i, nb = hd / 32;
+    for (i = n; i < 32; i++) d[i] = mn[i] = 0.0f;
+    for (b = 0; b < nb; b++) {
+        for (i = 0; i < n; i++) {
+            const uint8_t *x = V + (size_t)cells[i] * row + (size_t)b * bs;
+            qlm__f16 hh[2];
+            memcpy(hh, x, 4);
+            d[i] = t == QLM_KV_F16 ? 1.0f : qlm__h2f(hh[0]);
+            mn[i] = t == QLM_KV_Q4 ? qlm__h2f(hh[1]) : 0.0f;
+        }
+        for (g0 = 0; g0 < g; g0 += 4) {
+            int gn = g - g0 < 4 ? g - g0 : 4;
+            float *a = acc + (size_t)g0 * hd + (size_t)b * 32;
+            __m512 a00 = _mm512_loadu_ps(a), a01 = _mm512_loadu_ps(a + 16), a10 = a00, a11 = a01, a20 = a00,
+                   a21 = a01, a30 = a00, a31 = a01;
+            for (h = 0; h < gn; h++) {
+                const float *ph = p + (size_t)(g0 + h) * ldp;
+                __m512 s = _mm512_setzero_ps();
+                for (i = 0; i < n; i += 16) {
+                    __m512 pv = n - i >= 16 ? _mm512_loadu_ps(ph + i)
+                                            : _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1u), ph + i);
+                    _mm512_storeu_ps(pd[h] + i, _mm512_mul_ps(pv, _mm512_loadu_ps(d + i)));
+                    if (t == QLM_KV_Q4) s = _mm512_fmadd_ps(pv, _mm512_loadu_ps(mn + i), s);
+                }
+                extra[h] = t == QLM_KV_Q4 ? _mm512_reduce_add_ps(s) : 0.0f;
+            }
+            if (gn > 1) a10 = _mm512_loadu_ps(a + hd), a11 = _mm512_loadu_ps(a + hd + 16);
+            if (gn > 2) a20 = _mm512_loadu_ps(a + 2 * hd), a21 = _mm512_loadu_ps(a + 2 * hd + 16);
+            if (gn > 3) a30 = _mm512_loadu_ps(a + 3 * hd), a31 = _mm512_loadu_ps(a + 3 * hd + 16);
+            for (i = 0; i < n; i++) {
+                const uint8_t *x = V + (size_t)cells[i] * row + (size_t)b * bs;
+                __m512 v0, v1, f;
+                if (t == QLM_KV_F16) {
+                    v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
+                    v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + 32)));
+                } else if (t == QLM_KV_Q8_0) {
+                    const int8_t *qs = ((const qlm__block_q8_0 *)x)->qs;
+                    v0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qs)));
+                    v1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16))));
+                } else {
+                    __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                        (const __m128i *)(x + (t == QLM_KV_Q4 ? offsetof(qlm__block_q4_1, qs) : offsetof(qlm__block_q4_0, qs)))));
+                    __m512i lo = _mm512_and_si512(w, _mm512_set1_epi32(0x0f)), hi = _mm512_srli_epi32(w, 4);
+                    if (t == QLM_KV_Q4_0) {
+                        lo = _mm512_sub_epi32(lo, _mm512_set1_epi32(8));
+                        hi = _mm512_sub_epi32(hi, _mm512_set1_epi32(8));
+                    }
+                    v0 = _mm512_cvtepi32_ps(lo);
+                    v1 = _mm512_cvtepi32_ps(hi);
+                }
+                f = _mm512_set1_ps(pd[0][i]);
+                a00 = _mm512_fmadd_ps(v0, f, a00);
+                a01 = _mm512_fmadd_ps(v1, f, a01);
+                if (gn > 1) {
+                    f = _mm512_set1_ps(pd[1][i]);
+                    a10 = _mm512_fmadd_ps(v0, f, a10);
+                    a11 = _mm512_fmadd_ps(v1, f, a11);
+                }
+                if (gn > 2) {
+                    f = _mm512_set1_ps(pd[2][i]);
+                    a20 = _mm512_fmadd_ps(v0, f, a20);
+                    a21 = _mm512_fmadd_ps(v1, f, a21);
+                }
+                if (gn > 3) {
+                    f = _mm512_set1_ps(pd[3][i]);
+                    a30 = _mm512_fmadd_ps(v0, f, a30);
+                    a31 = _mm512_fmadd_ps(v1, f, a31);
+                }
+            }
+            if (t == QLM_KV_Q4) {
+                a00 = _mm512_add_ps(a00, _mm512_set1_ps(extra[0]));
+                a01 = _mm512_add_ps(a01, _mm512_set1_ps(extra[0]));
+                a10 = _mm512_add_ps(a10, _mm512_set1_ps(gn > 1 ? extra[1] : 0.0f));
+                a11 = _mm512_add_ps(a11, _mm512_set1_ps(gn > 1 ? extra[1] : 0.0f));
+                a20 = _mm512_add_ps(a20, _mm512_set1_ps(gn > 2 ? extra[2] : 0.0f));
+                a21 = _mm512_add_ps(a21, _mm512_set1_ps(gn > 2 ? extra[2] : 0.0f));
+                a30 = _mm512_add_ps(a30, _mm512_set1_ps(gn > 3 ? extra[3] : 0.0f));
+                a31 = _mm512_add_ps(a31, _mm512_set1_ps(gn > 3 ? extra[3] : 0.0f));
+            }
+            _mm512_storeu_ps(a, a00);
+            _mm512_storeu_ps(a + 16, a01);
+            if (gn > 1) _mm512_storeu_ps(a + hd, a10), _mm512_storeu_ps(a + hd + 16, a11);
+            if (gn > 2) _mm512_storeu_ps(a + 2 * hd, a20), _mm512_storeu_ps(a + 2 * hd + 16, a21);
+            if (gn > 3) _mm512_storeu_ps(a + 3 * hd, a30), _mm512_storeu_ps(a + 3 * hd + 16, a31);
+        }
+    }
+}
+#define QLM__KV_ACCUM_AVX512(name, T)                                                              \
+    static QLM__AVX512 void qlm__kv_accum_##name##_avx512(int hd, int n, int g, const uint8_t *V,   \
+                                                          size_t row, const int32_t *cells,         \
+                                                          const float *p, int ldp, float *acc) {    \
+        qlm__kv_accum_avx512(T, hd, n, g, V, row, cells, p, ldp, acc);                              \
+    }
+QLM__KV_ACCUM_AVX512(f16, QLM_KV_F16)
+QLM__KV_ACCUM_AVX512(q8_0, QLM_KV_Q8_0)
+QLM__KV_ACCUM_AVX512(q4, QLM_KV_Q4)
+QLM__KV_ACCUM_AVX512(q4_0, QLM_KV_Q4_0)
+#undef QLM__KV_ACCUM_AVX512
+
+/* 16 cells' 16 bytes at offset off, transposed: lane i of r[j] = bytes 4j..4j+3 of cell i
+   (kp[i] + off). Four cells per register (cell 4k + m in 128-bit lane k of z[m]), then a 4 x 4
+   transpose of dwords inside every 128-bit lane. */
+static inline __attribute__((always_inline)) QLM__AVX512 void qlm__kv_t16_avx512(const uint8_t *const *kp, size_t off,
+                                                                                  __m512i r[4]) {
+    __m512i z[4], t0, t1, t2, t3;
+    int m;
+    for (m = 0; m < 4; m++) {
+        z[m] = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(kp[m] + off)));
+        z[m] = _mm512_inserti32x4(z[m], _mm_loadu_si128((const __m128i *)(kp[4 + m] + off)), 1);
+        z[m] = _mm512_inserti32x4(z[m], _mm_loadu_si128((const __m128i *)(kp[8 + m] + off)), 2);
+        z[m] = _mm512_inserti32x4(z[m], _mm_loadu_si128((const __m128i *)(kp[12 + m] + off)), 3);
+    }
+    t0 = _mm512_unpacklo_epi32(z[0], z[1]);
+    t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    t2 = _mm512_unpacklo_epi32(z[2], z[3]);
+    t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    r[0] = _mm512_unpacklo_epi64(t0, t2);
+    r[1] = _mm512_unpackhi_epi64(t0, t2);
+    r[2] = _mm512_unpacklo_epi64(t1, t3);
+    r[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* K . q_gi for up to 32 cells of a q8_0, q4 (q4_1 blocks) or q4_0 cache and all g query heads,
+   16 cells at a time in the 16 lanes. Per 32-element block the 16 cells' codes are transposed
+   once (qlm__kv_t16_avx512: lane = cell, register j = codes 4j..4j+3; nibbles split into
+   codes j and 16 + j), then each head costs 8 vpdpbusd with its q's dwords broadcast, so every
+   integer sum lands in its cell's lane with no horizontal reduction, and the g heads share the
+   loads and the transpose. Codes go unsigned (q8_0 as k + 128, nibbles as they are); the
+   offset 128 or 8 times sum(q) is taken back once per block and head. Float part per block:
+   isum * (dx * dy) (+ mx * sy for q4), blocks added in order (the reference's terms, rounded
+   in another order: within the kv_scores tolerance of test_kvcache). */
+static inline __attribute__((always_inline)) QLM__AVX512 void
+qlm__kv_scores_avx512(int t, int hd, int n, int g, const uint8_t *K, size_t row, const int32_t *cells,
+                      const void *vq, size_t qstride, float *out, int64_t ldo) {
     const size_t kb = t == QLM_KV_Q8_0 ? sizeof(qlm__block_q8_0) : t == QLM_KV_Q4 ? sizeof(qlm__block_q4_1)
                                                                                  : sizeof(qlm__block_q4_0);
     const size_t qb = t == QLM_KV_Q4 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0);
-    const size_t qoff = t == QLM_KV_Q8_0 ? offsetof(qlm__block_q8_0, qs) : t == QLM_KV_Q4 ? offsetof(qlm__block_q4_1, qs)
+    const size_t koff = t == QLM_KV_Q8_0 ? offsetof(qlm__block_q8_0, qs) : t == QLM_KV_Q4 ? offsetof(qlm__block_q4_1, qs)
                                                                                         : offsetof(qlm__block_q4_0, qs);
-    const uint8_t *y = (const uint8_t *)vq;
-    __m256i yv[16], yoff[16];
-    float dy[16], sy[16], res[8];
-    int i, c, b, nb = hd / 32;
-    for (b = 0; b < nb; b++) {
-        const uint8_t *yb = y + (size_t)b * qb;
-        __m256i q;
-        qlm__f16 h[2];
-        memcpy(h, yb, 4); /* d, and s for q8_1 */
-        yv[b] = _mm256_loadu_si256((const __m256i *)(yb + (t == QLM_KV_Q4 ? offsetof(qlm__block_q8_1, qs)
-                                                                          : offsetof(qlm__block_q8_0, qs))));
-        q = qlm__bsum8_avx2(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv[b]));
-        yoff[b] = t == QLM_KV_Q8_0 ? _mm256_slli_epi32(q, 7) : t == QLM_KV_Q4_0 ? _mm256_slli_epi32(q, 3)
-                                                                                : _mm256_setzero_si256();
-        dy[b] = qlm__h2f(h[0]);
-        sy[b] = t == QLM_KV_Q4 ? qlm__h2f(h[1]) : 0.0f;
-    }
-    for (i = 0; i < n; i += 8) {
-        const uint8_t *kp[8];
-        __m256 acc = _mm256_setzero_ps();
-        int m = n - i < 8 ? n - i : 8;
-        for (c = 0; c < 8; c++) kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
+    const size_t yoff = t == QLM_KV_Q4 ? offsetof(qlm__block_q8_1, qs) : offsetof(qlm__block_q8_0, qs);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), x80 = _mm512_set1_epi8((char)0x80);
+    int32_t yo[64 * 16]; /* per (head, block): the code offset times sum(q); g <= 64, hd <= 512 */
+    float dy[64 * 16], sy[64 * 16];
+    __m512 fs[64]; /* per head: the 16 cells' scores so far */
+    int i, c, b, gi, j, nb = hd / 32;
+    for (gi = 0; gi < g; gi++)
         for (b = 0; b < nb; b++) {
-            __m256i p[8], isum;
-            uint32_t w[8];
-            __m256 dx, mx;
-            for (c = 0; c < 8; c++) {
-                const uint8_t *x = kp[c] + (size_t)b * kb;
-                __m256i u = t == QLM_KV_Q8_0
-                                ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + qoff)), _mm256_set1_epi8((char)0x80))
-                                : qlm__nib32_avx2(x + qoff);
-                p[c] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, yv[b]);
-                memcpy(&w[c], x, 4); /* d, and m for q4_1 */
-            }
-            isum = _mm256_sub_epi32(qlm__rows8_avx2(p), yoff[b]);
-            {
-                __m256i wv = _mm256_loadu_si256((const __m256i *)w);
-                dx = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(wv));
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dx, _mm256_set1_ps(dy[b])), acc);
-                if (t == QLM_KV_Q4) {
-                    mx = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(wv, 16)));
-                    acc = _mm256_fmadd_ps(mx, _mm256_set1_ps(sy[b]), acc);
+            const uint8_t *y = (const uint8_t *)vq + (size_t)gi * qstride + (size_t)b * qb;
+            __m256i sum = qlm__bsum8_avx2(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
+                                                              _mm256_loadu_si256((const __m256i *)(y + yoff))));
+            qlm__f16 h[2];
+            memcpy(h, y, 4); /* d, and s for q8_1 */
+            yo[gi * nb + b] = t == QLM_KV_Q4 ? 0 : _mm256_cvtsi256_si32(sum) * (t == QLM_KV_Q8_0 ? 128 : 8);
+            dy[gi * nb + b] = qlm__h2f(h[0]);
+            sy[gi * nb + b] = t == QLM_KV_Q4 ? qlm__h2f(h[1]) : 0.0f;
+        }
+    for (i = 0; i < n; i += 16) {
+        const uint8_t *kp[16];
+        __m512i kpv[2];
+        int m = n - i < 16 ? n - i : 16;
+        __mmask16 mk = (__mmask16)((1u << m) - 1u);
+        for (c = 0; c < 16; c++) kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
+        memcpy(kpv, kp, sizeof kp);
+        for (b = 0; b < nb; b++) {
+            __m512i r[8], w;
+            __m512 dx, mx = _mm512_setzero_ps();
+            /* the 16 cells' block heads (d, and m for q4_1) gathered by address */
+            w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_i64gather_epi32(
+                                       _mm512_add_epi64(kpv[0], _mm512_set1_epi64((long long)(b * kb))), (const void *)0, 1)),
+                                   _mm512_i64gather_epi32(_mm512_add_epi64(kpv[1], _mm512_set1_epi64((long long)(b * kb))),
+                                                          (const void *)0, 1),
+                                   1);
+            dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w));
+            if (t == QLM_KV_Q4) mx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(w, 16)));
+            qlm__kv_t16_avx512(kp, (size_t)b * kb + koff, r);
+            if (t == QLM_KV_Q8_0) {
+                qlm__kv_t16_avx512(kp, (size_t)b * kb + koff + 16, r + 4);
+                QLM__UNROLL for (j = 0; j < 8; j++) r[j] = _mm512_xor_si512(r[j], x80);
+            } else
+                QLM__UNROLL for (j = 0; j < 4; j++) {
+                    r[4 + j] = _mm512_and_si512(_mm512_srli_epi32(r[j], 4), m4);
+                    r[j] = _mm512_and_si512(r[j], m4);
                 }
+            for (gi = 0; gi < g; gi++) {
+                const uint8_t *y = (const uint8_t *)vq + (size_t)gi * qstride + (size_t)b * qb;
+                __m512i acc = _mm512_set1_epi32(-yo[gi * nb + b]), acc2 = _mm512_setzero_si512();
+                __m512 sc;
+                int32_t yw[8];
+                memcpy(yw, y + yoff, 32);
+                QLM__UNROLL for (j = 0; j < 8; j += 2) { /* two chains */
+                    acc = _mm512_dpbusd_epi32(acc, r[j], _mm512_set1_epi32(yw[j]));
+                    acc2 = _mm512_dpbusd_epi32(acc2, r[j + 1], _mm512_set1_epi32(yw[j + 1]));
+                }
+                sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, acc2)), _mm512_mul_ps(dx, _mm512_set1_ps(dy[gi * nb + b])));
+                if (t == QLM_KV_Q4) sc = _mm512_fmadd_ps(mx, _mm512_set1_ps(sy[gi * nb + b]), sc);
+                fs[gi] = b > 0 ? _mm512_add_ps(fs[gi], sc) : sc;
             }
         }
-        _mm256_storeu_ps(res, acc);
-        for (c = 0; c < m; c++) out[i + c] = res[c];
+        for (gi = 0; gi < g; gi++) { /* full groups unmasked: a masked store cannot forward */
+            if (m == 16) _mm512_storeu_ps(out + gi * ldo + i, fs[gi]);
+            else _mm512_mask_storeu_ps(out + gi * ldo + i, mk, fs[gi]);
+        }
     }
 }
-QLM__KV_SCORES_FN(q8_0, QLM_KV_Q8_0, avx512, QLM__AVX512)
-QLM__KV_SCORES_FN(q4, QLM_KV_Q4, avx512, QLM__AVX512)
-QLM__KV_SCORES_FN(q4_0, QLM_KV_Q4_0, avx512, QLM__AVX512)
+#define QLM__KV_SCORES_AVX512(name, T)                                                             \
+    static QLM__AVX512 void qlm__kv_scores_##name##_avx512(int hd, int n, int g, const uint8_t *K,  \
+                                                           size_t row, const int32_t *cells,        \
+                                                           const void *q, size_t qs, float *out,    \
+                                                           int64_t ldo) {                           \
+        qlm__kv_scores_avx512(T, hd, n, g, K, row, cells, q, qs, out, ldo);                         \
+    }
+QLM__KV_SCORES_AVX512(q8_0, QLM_KV_Q8_0)
+QLM__KV_SCORES_AVX512(q4, QLM_KV_Q4)
+QLM__KV_SCORES_AVX512(q4_0, QLM_KV_Q4_0)
+#undef QLM__KV_SCORES_AVX512
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #undef QLM__KV_SCORES_FN
 
 /* ---- GEMM tiles (the layouts are described under "GEMM layouts" in >>kernels) -------------
@@ -4159,7 +4510,6 @@ QLM__KV_SCORES_FN(q4_0, QLM_KV_Q4_0, avx512, QLM__AVX512)
 #define QLM__X86_GEMM_ROWS 4
 #define QLM__X86_GEMM32_ROWS512 8 /* the AVX-512 32-block tile: 8 independent dot chains */
 /* full unrolling of the loops over rows / steps, so accumulators live in registers */
-#define QLM__UNROLL _Pragma("GCC unroll 16")
 
 /* qlm__x86_opaque for registers that may be zmm16-31 */
 #define qlm__x86_opaque_v(v) __asm__("" : "+v"(v))
@@ -4830,6 +5180,7 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->kv_accum[QLM_KV_FP8] = qlm__kv_accum_fp8_avx2;
     k->kv_accum[QLM_KV_Q4] = qlm__kv_accum_q4_avx2;
     k->kv_accum[QLM_KV_Q4_0] = qlm__kv_accum_q4_0_avx2;
+    k->att_softmax = qlm__att_softmax_avx2;
     QLM__X86_GEMM_FILL(k, avx2);
 }
 
@@ -4838,6 +5189,11 @@ static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     k->kv_scores[QLM_KV_Q8_0] = qlm__kv_scores_q8_0_avx512;
     k->kv_scores[QLM_KV_Q4] = qlm__kv_scores_q4_avx512;
     k->kv_scores[QLM_KV_Q4_0] = qlm__kv_scores_q4_0_avx512;
+    k->att_softmax = qlm__att_softmax_avx512;
+    k->kv_accum[QLM_KV_F16] = qlm__kv_accum_f16_avx512;
+    k->kv_accum[QLM_KV_Q8_0] = qlm__kv_accum_q8_0_avx512;
+    k->kv_accum[QLM_KV_Q4] = qlm__kv_accum_q4_avx512;
+    k->kv_accum[QLM_KV_Q4_0] = qlm__kv_accum_q4_0_avx512;
     k->vec_dot[QLM_TYPE_Q4_0] = qlm__vec_dot_q4_0_avx512;
     k->vec_dot[QLM_TYPE_Q4_1] = qlm__vec_dot_q4_1_avx512;
     k->vec_dot[QLM_TYPE_Q5_0] = qlm__vec_dot_q5_0_avx512;
@@ -5415,6 +5771,48 @@ static void qlm__quant_row_q8_K_neon(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* qlm__att_softmax_ref's exponential on 4 lanes (-inf and NaN give 0) */
+QLM__NEON_INLINE float32x4_t qlm__exp4_neon(float32x4_t v) {
+    const float32x4_t lo = vdupq_n_f32(QLM__EXP_MIN);
+    uint32x4_t keep = vcgeq_f32(v, lo);
+    float32x4_t nn, r, p, two;
+    int j;
+    v = vbslq_f32(keep, v, lo);
+    nn = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), v, vdupq_n_f32(QLM__EXP_LOG2E)));
+    r = vfmsq_f32(v, nn, vdupq_n_f32(QLM__EXP_LN2_HI));
+    r = vfmsq_f32(r, nn, vdupq_n_f32(QLM__EXP_LN2_LO));
+    p = vdupq_n_f32(qlm__exp_poly[0]);
+    for (j = 1; j < 6; j++) p = vfmaq_f32(vdupq_n_f32(qlm__exp_poly[j]), p, r);
+    p = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+    two = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(nn), vdupq_n_s32(127)), 23));
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(vmulq_f32(p, two)), keep));
+}
+/* qlm__att_softmax_ref on 8 x 4 lanes; a short block is padded with -inf (p = 0) */
+static void qlm__att_softmax_neon(int g, int n, float *s, int64_t lds, const float *add, float scale, float *M,
+                                  double *S, float *p, int ldp, float *f) {
+    int gi, j;
+    for (gi = 0; gi < g; gi++) {
+        float *x = s + gi * lds, *y = p + gi * ldp, tmp[32];
+        float32x4_t v[8], e[8], a = vdupq_n_f32(add ? add[gi] : 0.0f), mx, h, b;
+        for (j = 0; j < 32; j++) tmp[j] = j < n ? x[j] : -INFINITY;
+        for (j = 0; j < 8; j++) v[j] = vmulq_n_f32(vaddq_f32(vld1q_f32(tmp + 4 * j), a), scale);
+        mx = v[0];
+        for (j = 1; j < 8; j++) mx = vmaxq_f32(mx, v[j]);
+        f[gi] = qlm__att_rescale(vmaxvq_f32(mx), &M[gi], &S[gi]);
+        for (j = 0; j < 8; j++) e[j] = qlm__exp4_neon(vsubq_f32(v[j], vdupq_n_f32(M[gi])));
+        for (j = 0; j < 8; j++) vst1q_f32(tmp + 4 * j, v[j]);
+        memcpy(x, tmp, (size_t)n * 4);
+        for (j = 0; j < 8; j++) vst1q_f32(tmp + 4 * j, e[j]);
+        memcpy(y, tmp, (size_t)n * 4);
+        /* lanes 4k.. of 16: e[k] + e[k + 4]; fold k + (k + 8), then (0+4)+(2+6), (1+5)+(3+7) */
+        h = vaddq_f32(vaddq_f32(e[0], e[4]), vaddq_f32(e[2], e[6]));
+        b = vaddq_f32(vaddq_f32(e[1], e[5]), vaddq_f32(e[3], e[7]));
+        h = vaddq_f32(h, b);
+        b = vaddq_f32(h, vextq_f32(h, h, 2));
+        S[gi] += (double)(vgetq_lane_f32(b, 0) + vgetq_lane_f32(b, 1));
+    }
+}
+
 /* ---- KV cache: the fp8 K dot and the V axpys (twins of the >>kernels-ref KV section) ---- */
 
 /* 8 E4M3 codes -> two float32x4 times 2^-8 (see the E4M3 note in >>kernels-ref) */
@@ -5555,6 +5953,7 @@ static void qlm__neon_fill(qlm__kernels *k, int dotprod) {
     k->kv_axpy[QLM_KV_FP8] = qlm__kv_axpy_fp8_neon;
     k->kv_axpy[QLM_KV_Q4] = qlm__kv_axpy_q4_1_neon;
     k->kv_axpy[QLM_KV_Q4_0] = qlm__kv_axpy_q4_0_neon;
+    k->att_softmax = qlm__att_softmax_neon;
 }
 
 static void qlm__kernels_fill_neon(qlm__kernels *k) { qlm__neon_fill(k, qlm__neon_has_dotprod()); }
@@ -9138,33 +9537,19 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
     const uint8_t *K = kv->k[layer] + (size_t)kh * kv->seg_k, *V = kv->v[layer] + (size_t)kh * kv->seg_v;
     float p[QLM__ATT_MAX_GROUP * QLM__ATT_BLOCK];
     int hd = kv->hd, gi, i;
+    float f[QLM__ATT_MAX_GROUP];
+    if (scores) scores(hd, n, g, K, kv->row_k, cells, st->q, st->qstride, st->sc + off, st->ld);
+    else
+        for (gi = 0; gi < g; gi++)
+            for (i = 0; i < n; i++)
+                dot(hd, &st->sc[gi * st->ld + off + i], K + (size_t)cells[i] * kv->row_k, st->q + (size_t)gi * st->qstride);
+    ex->kern.att_softmax(g, n, st->sc + off, st->ld, st->corr, scale, st->M, st->S, p, QLM__ATT_BLOCK, f);
     for (gi = 0; gi < g; gi++) {
-        float *s = st->sc + gi * st->ld + off, bm = -INFINITY, *acc = st->acc + (size_t)gi * hd;
-        const uint8_t *q = st->q + (size_t)gi * st->qstride;
-        if (scores) scores(hd, n, K, kv->row_k, cells, q, s);
-        else
-            for (i = 0; i < n; i++) dot(hd, &s[i], K + (size_t)cells[i] * kv->row_k, q);
-        if (st->corr)
-            for (i = 0; i < n; i++) s[i] += st->corr[gi];
-        for (i = 0; i < n; i++) {
-            s[i] *= scale;
-            if (s[i] > bm) bm = s[i];
-        }
-        if (bm > st->M[gi]) {
-            if (st->M[gi] > -INFINITY) {
-                float f = expf(st->M[gi] - bm);
-                int d;
-                for (d = 0; d < hd; d++) acc[d] *= f;
-                st->S[gi] *= (double)f;
-            }
-            st->M[gi] = bm;
-        }
-        for (i = 0; i < n; i++) {
-            float e = expf(s[i] - st->M[gi]);
-            st->S[gi] += (double)e;
-            p[gi * QLM__ATT_BLOCK + i] = e;
-            if (!accum) axpy(hd, acc, e, V + (size_t)cells[i] * kv->row_v);
-        }
+        float *acc = st->acc + (size_t)gi * hd;
+        if (f[gi] != 1.0f)
+            for (i = 0; i < hd; i++) acc[i] *= f[gi];
+        if (!accum)
+            for (i = 0; i < n; i++) axpy(hd, acc, p[gi * QLM__ATT_BLOCK + i], V + (size_t)cells[i] * kv->row_v);
     }
     if (accum) accum(hd, n, g, V, kv->row_v, cells, p, QLM__ATT_BLOCK, st->acc);
 }
@@ -9175,7 +9560,8 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
    of them) and one part of the cached range; when there are fewer items than 2x the threads
    (decode), the range is split and the parts are merged after a barrier (as flash-decoding).
    The q side follows llama.cpp's non-fused path for an F16 cache (q rounded to F16, softmax
-   sums in double, probabilities not rounded): measured on Gemma 3, rounding the probabilities
+   sums in double across blocks, in float lanes within one as llama.cpp's vector softmax does,
+   probabilities not rounded): measured on Gemma 3, rounding the probabilities
    too triples the logit error at some positions, against llama.cpp and float64 alike. For the
    other cache types q is converted to the matmul's activation type for that block type. */
 static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
@@ -9264,9 +9650,10 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                 st.q = qc;
                 st.corr = kv->center_k ? st.corr_q : NULL;
                 for (j = lo; j < hi; j += n) {
-                    int32_t i;
+                    int32_t i, c = qlm__kv_cell(L, j);
                     n = QLM__MIN(QLM__ATT_BLOCK, hi - j);
-                    for (i = 0; i < n; i++) cells[i] = qlm__kv_cell(L, j + i);
+                    for (i = 0; i < n; i++, c++) /* consecutive positions: the ring wraps to sinks */
+                        cells[i] = c == L->n_cells ? (c = L->sinks) : c;
                     qlm__att_block(ex, layer, kh, g, cells, n, scale, &st, 0);
                 }
             }

@@ -588,7 +588,8 @@ static void test_twins(const qlm__kernels *ref, const qlm__kernels *k, const cha
 
 /* ---- block kernels: kv_scores / kv_accum (blocks of up to 32 cells) ------------------------
    Optional entries (NULL: qlm__att_block loops kv_dot / kv_axpy, which is their reference).
-   scores: out[i] = K[cells[i]] . q, each within TOL_SCORES * M_i of the reference kv_dot (M_i as
+   scores: out[gi][i] = K[cells[i]] . q_gi for g query heads (rows 33 floats apart, the guard after
+   each row untouched), each within TOL_SCORES * M_i of the reference kv_dot (M_i as
    for kv_dot); the SIMD code keeps 8 cells' FMA chains and adds the per-block floats in another
    order (q4's min terms summed apart), a few roundings of partial sums <= M_i.
    accum: acc[gi][j] += sum_i p[gi][i] V[cells[i]][j], within TOL_ACCUM * (|acc_j| + sum_i |p_i|
@@ -603,8 +604,8 @@ static void test_twins(const qlm__kernels *ref, const qlm__kernels *k, const cha
 #define N_KV_HEADS 3
 
 static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const char *vname) {
-    static uint8_t cache[N_CELLS * N_KV_HEADS * MAX_SEG], q[MAX_SEG];
-    static float qf[MAX_HD], ks[N_CELLS][MAX_HD], km[N_CELLS][MAX_HD], out[32], want[32];
+    static uint8_t cache[N_CELLS * N_KV_HEADS * MAX_SEG], q[9][MAX_SEG];
+    static float qf[9][MAX_HD], ks[N_CELLS][MAX_HD], km[N_CELLS][MAX_HD], out[9 * 33], want[32];
     static float p[9 * 32], acc0[9 * MAX_HD], accr[9 * MAX_HD], accs[9 * MAX_HD];
     static const int ns[] = {1, 3, 7, 8, 9, 13, 16, 29, 31, 32};
     static const int gs[] = {1, 2, 3, 4, 5, 7, 8, 9};
@@ -633,21 +634,27 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
                 }
                 for (i = 0; i < n; i++)
                     cells[i] = trial % 3 == 0 ? (int32_t)rng_below(N_CELLS) : (int32_t)((i * 7 + trial) % N_CELLS);
-                /* scores */
-                gen_q((qlm_kv_type)t, ref, q, qf, hd, trial % 3);
+                /* scores: g heads, out rows 33 floats apart (a guard float after each row) */
+                for (gi = 0; gi < g; gi++) gen_q((qlm_kv_type)t, ref, q[gi], qf[gi], hd, (trial + gi) % 3);
                 if (k->kv_scores[t]) {
-                    k->kv_scores[t](hd, n, K, row, cells, q, out);
-                    for (i = 0; i < n; i++) {
-                        double m = 0, err;
-                        ref->kv_dot[t](hd, &want[i], K + (size_t)cells[i] * row, q);
-                        for (j = 0; j < hd; j++)
-                            m += (fabs((double)ks[cells[i]][j]) + fabs((double)km[cells[i]][j])) * fabs((double)qf[j]);
-                        err = fabs((double)out[i] - (double)want[i]);
-                        n_s++;
-                        if (m > 0 && err / m > worst_s) worst_s = err / m;
-                        if (!(err <= TOL_SCORES * m + ABS_FLOOR) && bad_s++ < 3)
-                            printf("  %s kv_scores %s hd %d n %d cell %d: ref %.9g %s %.9g (M %.3g)\n", vname, tn, hd,
-                                   n, i, (double)want[i], vname, (double)out[i], m);
+                    for (i = 0; i < 9 * 33; i++) out[i] = -12345.0f;
+                    k->kv_scores[t](hd, n, g, K, row, cells, q, MAX_SEG, out, 33);
+                    for (gi = 0; gi < g; gi++) {
+                        CHECK(out[gi * 33 + n] == -12345.0f, "%s: kv_scores %s wrote past n = %d", vname, tn, n);
+                        for (i = 0; i < n; i++) {
+                            double m = 0, err;
+                            float got = out[gi * 33 + i];
+                            ref->kv_dot[t](hd, &want[i], K + (size_t)cells[i] * row, q[gi]);
+                            for (j = 0; j < hd; j++)
+                                m += (fabs((double)ks[cells[i]][j]) + fabs((double)km[cells[i]][j])) *
+                                     fabs((double)qf[gi][j]);
+                            err = fabs((double)got - (double)want[i]);
+                            n_s++;
+                            if (m > 0 && err / m > worst_s) worst_s = err / m;
+                            if (!(err <= TOL_SCORES * m + ABS_FLOOR) && bad_s++ < 3)
+                                printf("  %s kv_scores %s hd %d n %d g %d head %d cell %d: ref %.9g %s %.9g (M %.3g)\n",
+                                       vname, tn, hd, n, g, gi, i, (double)want[i], vname, (double)got, m);
+                        }
                     }
                 }
                 /* accum */
@@ -687,6 +694,66 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
         printf("  %-6s %-4s kv_scores %s worst %.2e, kv_accum %s worst %.2e (limits %.0e, %.0e)\n", vname, tn,
                k->kv_scores[t] ? "yes" : "no ", worst_s, k->kv_accum[t] ? "yes" : "no ", worst_a, TOL_SCORES, TOL_ACCUM);
     }
+}
+
+/* ---- softmax step: att_softmax ------------------------------------------------------------
+   The exponential is one recipe in every variant (fused multiply-adds, the same lane order
+   for the sum), so a SIMD att_softmax must give the reference's bits: scaled scores, p, M, S
+   and the rescale factors f, compared exactly. Cases: n = 0..32 (short blocks padded with
+   -inf inside the kernels), g = 1..9 heads, add = NULL or per-head values, a first block (M =
+   -inf), blocks whose maximum stays below M (f = 1) and above it (f < 1), scores spread from
+   1e-3 to 100 so that some p underflow to 0 (below -87). The recipe itself is checked against
+   exp in double: relative error <= 4 ulp (2^-21) on [-87, 0], 0 below -87 and for -inf. */
+static void test_softmax_exp(void) {
+    double worst = 0;
+    int i, bad = 0;
+    for (i = 0; i <= 870000; i++) {
+        float x = -87.0f * (float)i / 870000.0f, e = qlm__exp_neg(x);
+        double want = exp((double)x), err = fabs((double)e - want) / want;
+        if (err > worst) worst = err;
+        if (!(err <= ldexp(1.0, -21)) && bad++ < 3) printf("  exp(%.9g) = %.9g, want %.9g\n", (double)x, (double)e, want);
+    }
+    CHECK(bad == 0 && worst <= ldexp(1.0, -21), "exp recipe: %d of 870001 points outside 2^-21 (worst %.3g)", bad, worst);
+    CHECK(qlm__exp_neg(-87.5f) == 0.0f && qlm__exp_neg(-INFINITY) == 0.0f && qlm__exp_neg(NAN) == 0.0f &&
+              qlm__exp_neg(0.0f) == 1.0f,
+          "exp recipe: 0 below -87, for -inf and NaN; exp(0) = 1");
+    printf("  exp recipe: worst relative error %.3g (%.2f ulp) on [-87, 0]\n", worst, worst * 8388608.0);
+}
+
+static void test_softmax(const qlm__kernels *ref, const qlm__kernels *k, const char *vname) {
+    static const int ns[] = {0, 1, 5, 8, 15, 16, 17, 24, 31, 32}, gs[] = {1, 3, 4, 9};
+    float s0[9 * 40], sr[9 * 40], sk[9 * 40], pr[9 * 32], pk[9 * 32], add[9], Mr[9], Mk[9], fr[9], fk[9];
+    double Sr[9], Sk[9];
+    int trial, i, bad = 0, cases = 0;
+    CHECK(k->att_softmax != NULL, "%s: att_softmax missing", vname);
+    for (trial = 0; trial < 400; trial++) {
+        int n = ns[trial % 10], g = gs[trial % 4], gi, use_add = trial % 3 == 1;
+        float spread = trial % 5 == 0 ? 100.0f : trial % 5 == 1 ? 1e-3f : 8.0f;
+        for (i = 0; i < 9 * 40; i++) s0[i] = rng_normal() * spread;
+        for (gi = 0; gi < g; gi++) {
+            add[gi] = rng_normal();
+            /* state before the block: empty, far above, or somewhere near the block */
+            Mr[gi] = trial % 4 == 0 ? -INFINITY : trial % 4 == 1 ? 1e4f : rng_normal() * spread * 0.1f;
+            Sr[gi] = Mr[gi] == -INFINITY ? 0.0 : 1.0 + 10.0 * rng_uniform();
+            Mk[gi] = Mr[gi];
+            Sk[gi] = Sr[gi];
+        }
+        memcpy(sr, s0, sizeof s0);
+        memcpy(sk, s0, sizeof s0);
+        memset(pr, 0, sizeof pr);
+        memset(pk, 0, sizeof pk);
+        ref->att_softmax(g, n, sr, 40, use_add ? add : NULL, 0.125f, Mr, Sr, pr, 32, fr);
+        k->att_softmax(g, n, sk, 40, use_add ? add : NULL, 0.125f, Mk, Sk, pk, 32, fk);
+        cases++;
+        if (memcmp(sr, sk, sizeof sr) || memcmp(pr, pk, sizeof pr) || memcmp(Mr, Mk, (size_t)g * 4) ||
+            memcmp(Sr, Sk, (size_t)g * 8) || memcmp(fr, fk, (size_t)g * 4)) {
+            if (bad++ < 3)
+                printf("  %s att_softmax n %d g %d add %d: differs (M %.9g / %.9g, S %.17g / %.17g, p0 %.9g / %.9g)\n",
+                       vname, n, g, use_add, (double)Mr[0], (double)Mk[0], Sr[0], Sk[0], (double)pr[0], (double)pk[0]);
+        }
+    }
+    CHECK(bad == 0, "%s: att_softmax differs from the reference in %d of %d cases", vname, bad, cases);
+    printf("  %-6s att_softmax: %d cases, %d bit-identical to the reference\n", vname, cases, cases - bad);
 }
 
 /* ---- layout ------------------------------------------------------------------------------- */
@@ -1003,6 +1070,7 @@ int main(void) {
     test_e4m3();
     test_roundtrip(&ref);
     test_hadamard();
+    test_softmax_exp();
     for (v = 0; v < N_VARIANTS; v++) {
         qlm__kernels k;
         if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) {
@@ -1013,6 +1081,7 @@ int main(void) {
         g_rng = 0x9E3779B97F4A7C15ull + (uint64_t)v;
         test_twins(&ref, &k, k_variants[v]);
         test_blocks(&ref, &k, k_variants[v]);
+        test_softmax(&ref, &k, k_variants[v]);
     }
     test_layout();
     test_evict();
