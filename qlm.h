@@ -2537,7 +2537,7 @@ typedef void (*qlm__from_float_fn)(const float *src, void *dst, int64_t n);
 /* scores: out[gi*ldo + i] = K[cells[i]] . q_gi for i < n <= 32, gi < g (the g query heads that
    share this KV head, prepared q_gi at q + gi*qstride bytes); accum: acc[gi*hd..] += sum_i
    p[gi*ldp + i] * V[cells[i]] for gi < g. K and V point at one head's segment of cell 0; row:
-   bytes per cell. */
+   bytes from one cell's segment to the next (the segment size in the head-major cache). */
 typedef void (*qlm__kv_scores_fn)(int hd, int n, int g, const uint8_t *K, size_t row, const int32_t *cells,
                                   const void *q, size_t qstride, float *out, int64_t ldo);
 typedef void (*qlm__kv_accum_fn)(int hd, int n, int g, const uint8_t *V, size_t row,
@@ -3956,10 +3956,9 @@ static inline QLM__AVX2 __m256i qlm__nib32_avx2(const uint8_t *qs) {
 static inline __attribute__((always_inline)) QLM__AVX2 void
 qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const int32_t *cells, const void *vq,
                     float *out) {
-    float qf[512], extra[8], scale[8], res[8];
-    const __m256i ones = _mm256_set1_epi16(1);
+    float qf[512], scale[8], res[8];
     const uint8_t *kp[8];
-    int i, c, b, d, nb = hd / 32;
+    int i, c, d;
     if (t == QLM_KV_F16)
         for (d = 0; d < hd; d += 8) _mm256_storeu_ps(qf + d, qlm__load_f16x8((const qlm__f16 *)vq + d));
     for (i = 0; i < n; i += 8) {
@@ -3970,7 +3969,6 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
         for (c = 0; c < 8; c++) {
             kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
             acc[c] = _mm256_setzero_ps();
-            extra[c] = 0.0f;
             scale[c] = 1.0f;
         }
         switch (t) {
@@ -3991,54 +3989,12 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
                 for (c = 0; c < 8; c++) acc[c] = _mm256_fmadd_ps(qlm__e4m3x8_avx2(kp[c] + 4 + d), q, acc[c]);
             }
             break;
-        case QLM_KV_Q8_0:
-            for (b = 0; b < nb; b++) {
-                const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vq + b;
-                __m256i qq = _mm256_loadu_si256((const __m256i *)y->qs);
-                float dy = qlm__h2f(y->d);
-                for (c = 0; c < 8; c++) {
-                    const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)kp[c] + b;
-                    __m256i kq = _mm256_loadu_si256((const __m256i *)x->qs);
-                    __m256i sm = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(kq, kq),
-                                                                        _mm256_sign_epi8(qq, kq)), ones);
-                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sm), _mm256_set1_ps(qlm__h2f(x->d) * dy), acc[c]);
-                }
-            }
-            break;
-        case QLM_KV_Q4:
-            for (b = 0; b < nb; b++) {
-                const qlm__block_q8_1 *y = (const qlm__block_q8_1 *)vq + b;
-                __m256i qq = _mm256_loadu_si256((const __m256i *)y->qs);
-                float dy = qlm__h2f(y->d), sy = qlm__h2f(y->s);
-                for (c = 0; c < 8; c++) {
-                    const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)kp[c] + b;
-                    __m256i sm = _mm256_madd_epi16(_mm256_maddubs_epi16(qlm__nib32_avx2(x->qs), qq), ones);
-                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sm), _mm256_set1_ps(qlm__h2f(x->d) * dy), acc[c]);
-                    extra[c] += qlm__h2f(x->m) * sy;
-                }
-            }
-            break;
-        case QLM_KV_Q4_0: /* sum (n - 8) q = sum n q - 8 sum q */
-            for (b = 0; b < nb; b++) {
-                const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vq + b;
-                __m256i qq = _mm256_loadu_si256((const __m256i *)y->qs);
-                __m256i sq = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), qq), ones);
-                float dy = qlm__h2f(y->d);
-                for (c = 0; c < 8; c++) {
-                    const qlm__block_q4_0 *x = (const qlm__block_q4_0 *)kp[c] + b;
-                    __m256i sm = _mm256_madd_epi16(_mm256_maddubs_epi16(qlm__nib32_avx2(x->qs), qq), ones);
-                    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sm, sq)),
-                                             _mm256_set1_ps(qlm__h2f(x->d) * dy), acc[c]);
-                }
-            }
-            break;
         }
-        _mm256_storeu_ps(res, _mm256_add_ps(_mm256_mul_ps(qlm__reduce8_ps_avx2(acc), _mm256_loadu_ps(scale)),
-                                            _mm256_loadu_ps(extra)));
+        _mm256_storeu_ps(res, _mm256_mul_ps(qlm__reduce8_ps_avx2(acc), _mm256_loadu_ps(scale)));
         for (c = 0; c < m; c++) out[i + c] = res[c];
     }
 }
-/* qlm__kv_scores_NAME_avx2: the generic AVX2 kernel for cache type T, one query head at a time */
+/* qlm__kv_scores_NAME_avx2 for the float caches (f16, fp8): one query head at a time */
 #define QLM__KV_SCORES_FN(name, T, SFX, TGT)                                                      \
     static TGT void qlm__kv_scores_##name##_##SFX(int hd, int n, int g, const uint8_t *K, size_t row, \
                                                   const int32_t *cells, const void *q, size_t qs,   \
@@ -4049,10 +4005,124 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
                                  out + gi * ldo);                                                   \
     }
 QLM__KV_SCORES_FN(f16, QLM_KV_F16, avx2, QLM__AVX2)
-QLM__KV_SCORES_FN(q8_0, QLM_KV_Q8_0, avx2, QLM__AVX2)
 QLM__KV_SCORES_FN(fp8, QLM_KV_FP8, avx2, QLM__AVX2)
-QLM__KV_SCORES_FN(q4, QLM_KV_Q4, avx2, QLM__AVX2)
-QLM__KV_SCORES_FN(q4_0, QLM_KV_Q4_0, avx2, QLM__AVX2)
+
+/* 8 cells' 16 bytes at offset off, transposed: lane i of r[j] = bytes 4j..4j+3 of cell i (two
+   cells per register, cell 4k + m in 128-bit lane k of z[m], then a 4 x 4 dword transpose in
+   each lane; the AVX-512 kernel's qlm__kv_t16_avx512 on 8 cells) */
+static inline __attribute__((always_inline)) QLM__AVX2 void qlm__kv_t8_avx2(const uint8_t *const *kp, size_t off,
+                                                                             __m256i r[4]) {
+    __m256i z[4], t0, t1, t2, t3;
+    int m;
+    for (m = 0; m < 4; m++)
+        z[m] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(kp[m] + off))),
+                                       _mm_loadu_si128((const __m128i *)(kp[4 + m] + off)), 1);
+    t0 = _mm256_unpacklo_epi32(z[0], z[1]);
+    t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+    t2 = _mm256_unpacklo_epi32(z[2], z[3]);
+    t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+    r[0] = _mm256_unpacklo_epi64(t0, t2);
+    r[1] = _mm256_unpackhi_epi64(t0, t2);
+    r[2] = _mm256_unpacklo_epi64(t1, t3);
+    r[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+/* K . q_gi for a q8_0, q4 or q4_0 cache and all g heads, 8 cells in the 8 lanes: the AVX-512
+   kernel's scheme with maddubs + madd for the 4-code dots. q8_0 keeps signed codes through the
+   sign trick (|k| . sign(q, k), each pair <= 2 * 127 * 127, no saturation); nibbles are
+   unsigned, so a block's 8 maddubs (<= 8 * 2 * 15 * 127) add in 16 bits before one madd. */
+static inline __attribute__((always_inline)) QLM__AVX2 void
+qlm__kv_scores8_avx2(int t, int hd, int n, int g, const uint8_t *K, size_t row, const int32_t *cells,
+                     const void *vq, size_t qstride, float *out, int64_t ldo) {
+    const size_t kb = t == QLM_KV_Q8_0 ? sizeof(qlm__block_q8_0) : t == QLM_KV_Q4 ? sizeof(qlm__block_q4_1)
+                                                                                 : sizeof(qlm__block_q4_0);
+    const size_t qb = t == QLM_KV_Q4 ? sizeof(qlm__block_q8_1) : sizeof(qlm__block_q8_0);
+    const size_t koff = t == QLM_KV_Q8_0 ? offsetof(qlm__block_q8_0, qs) : t == QLM_KV_Q4 ? offsetof(qlm__block_q4_1, qs)
+                                                                                        : offsetof(qlm__block_q4_0, qs);
+    const size_t yoff = t == QLM_KV_Q4 ? offsetof(qlm__block_q8_1, qs) : offsetof(qlm__block_q8_0, qs);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256 fs[64]; /* per head: the 8 cells' scores so far (g <= 64) */
+    int i, c, b, gi, j, nb = hd / 32;
+    for (i = 0; i < n; i += 8) {
+        const uint8_t *kp[8];
+        int m = n - i < 8 ? n - i : 8;
+        for (c = 0; c < 8; c++) kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
+        for (b = 0; b < nb; b++) {
+            const size_t o = (size_t)b * kb;
+            __m256i r[8];
+            __m256 dx, mx = _mm256_setzero_ps();
+            qlm__f16 dh[8], mh[8];
+            for (c = 0; c < 8; c++) {
+                memcpy(&dh[c], kp[c] + o, 2);
+                if (t == QLM_KV_Q4) memcpy(&mh[c], kp[c] + o + 2, 2);
+            }
+            dx = _mm256_cvtph_ps(_mm_set_epi16((short)dh[7], (short)dh[6], (short)dh[5], (short)dh[4], (short)dh[3],
+                                               (short)dh[2], (short)dh[1], (short)dh[0]));
+            if (t == QLM_KV_Q4)
+                mx = _mm256_cvtph_ps(_mm_set_epi16((short)mh[7], (short)mh[6], (short)mh[5], (short)mh[4],
+                                                   (short)mh[3], (short)mh[2], (short)mh[1], (short)mh[0]));
+            qlm__kv_t8_avx2(kp, o + koff, r);
+            if (t == QLM_KV_Q8_0)
+                qlm__kv_t8_avx2(kp, o + koff + 16, r + 4);
+            else
+                QLM__UNROLL for (j = 0; j < 4; j++) {
+                    r[4 + j] = _mm256_and_si256(_mm256_srli_epi16(r[j], 4), m4);
+                    r[j] = _mm256_and_si256(r[j], m4);
+                }
+            for (gi = 0; gi < g; gi++) {
+                const uint8_t *y = (const uint8_t *)vq + (size_t)gi * qstride + (size_t)b * qb;
+                __m256i acc;
+                __m256 sc;
+                int32_t yw[8];
+                qlm__f16 h[2];
+                memcpy(h, y, 4); /* d, and s for q8_1 */
+                memcpy(yw, y + yoff, 32);
+                if (t == QLM_KV_Q8_0) {
+                    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+                    QLM__UNROLL for (j = 0; j < 8; j += 2) {
+                        __m256i q0 = _mm256_set1_epi32(yw[j]), q1 = _mm256_set1_epi32(yw[j + 1]);
+                        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(r[j], r[j]),
+                                                                                         _mm256_sign_epi8(q0, r[j])), ones));
+                        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(r[j + 1], r[j + 1]),
+                                                                                         _mm256_sign_epi8(q1, r[j + 1])), ones));
+                    }
+                    acc = _mm256_add_epi32(a0, a1);
+                } else {
+                    __m256i s16 = _mm256_maddubs_epi16(r[0], _mm256_set1_epi32(yw[0]));
+                    QLM__UNROLL for (j = 1; j < 8; j++)
+                        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(r[j], _mm256_set1_epi32(yw[j])));
+                    acc = _mm256_madd_epi16(s16, ones);
+                    if (t == QLM_KV_Q4_0) { /* sum (n - 8) q = sum n q - 8 sum q */
+                        int ys = 0;
+                        for (j = 0; j < 32; j++) ys += (int8_t)y[yoff + j];
+                        acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(8 * ys));
+                    }
+                }
+                sc = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(dx, _mm256_set1_ps(qlm__h2f(h[0]))));
+                if (t == QLM_KV_Q4) sc = _mm256_fmadd_ps(mx, _mm256_set1_ps(qlm__h2f(h[1])), sc);
+                fs[gi] = b > 0 ? _mm256_add_ps(fs[gi], sc) : sc;
+            }
+        }
+        for (gi = 0; gi < g; gi++) {
+            if (m == 8) _mm256_storeu_ps(out + gi * ldo + i, fs[gi]);
+            else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, fs[gi]);
+                memcpy(out + gi * ldo + i, tmp, (size_t)m * 4);
+            }
+        }
+    }
+}
+#define QLM__KV_SCORES8_AVX2(name, T)                                                              \
+    static QLM__AVX2 void qlm__kv_scores_##name##_avx2(int hd, int n, int g, const uint8_t *K,      \
+                                                       size_t row, const int32_t *cells,            \
+                                                       const void *q, size_t qs, float *out,        \
+                                                       int64_t ldo) {                               \
+        qlm__kv_scores8_avx2(T, hd, n, g, K, row, cells, q, qs, out, ldo);                          \
+    }
+QLM__KV_SCORES8_AVX2(q8_0, QLM_KV_Q8_0)
+QLM__KV_SCORES8_AVX2(q4, QLM_KV_Q4)
+QLM__KV_SCORES8_AVX2(q4_0, QLM_KV_Q4_0)
+#undef QLM__KV_SCORES8_AVX2
 
 /* qlm__att_softmax_ref's exponential on 8 lanes (the body is shared with the AVX-512 kernel) */
 #define QLM__EXP_BODY(T, PS, EPI, V, OUT)                                                           \
@@ -9089,7 +9159,7 @@ typedef struct {
     int rot_k, rot_v;        /* Hadamard rotation of K (and q), of V (undone on the output) */
     int32_t hd, n_head_kv;
     size_t seg_k, seg_v;     /* bytes of one head's segment */
-    size_t row_k, row_v;     /* bytes of one cell (all heads) */
+    size_t row_k, row_v;     /* bytes of one cell (all heads): seg * n_head_kv */
     int32_t n_layer, n_cells_max, bounded;
     qlm__kv_layer *L;
     size_t bytes;            /* everything below, as qlm__kv_bytes_layer sums it */
@@ -9103,7 +9173,7 @@ typedef struct {
 } qlm__kv;
 
 /* The one function that sizes a layer's cache: the planner and the allocator both call it. */
-/* Layout of one layer: K rows, V rows (each padded to 16 bytes), then for H2O the slot
+/* Layout of one layer: K, V (head-major, see qlm__kv_kseg; each padded to 16 bytes), then for H2O the slot
    positions and masses, then for a centred K the per-head means. */
 #define QLM__KV_PAD(x) (((x) + 15) & ~(size_t)15)
 static size_t qlm__kv_bytes_layer(const qlm__kv *kv, const qlm__kv_layer *L) {
@@ -9111,6 +9181,16 @@ static size_t qlm__kv_bytes_layer(const qlm__kv *kv, const qlm__kv_layer *L) {
     if (L->h2o) b += (sizeof(int32_t) + sizeof(float)) * (size_t)kv->n_head_kv * (size_t)L->n_cells;
     if (kv->center_k) b += sizeof(float) * (size_t)kv->n_head_kv * (size_t)kv->hd;
     return QLM__KV_PAD(b);
+}
+/* Head h's K / V segment of cell c in layer il. A layer's cache is head-major (every cell of
+   head 0, then of head 1, ...): attention reads one head at a time, so its keys and values
+   stream from contiguous memory (cell-major rows put the other heads' bytes in the same cache
+   lines: decode at depth 4096 ran ~1.3x slower that way). */
+static uint8_t *qlm__kv_kseg(const qlm__kv *kv, int il, int64_t h, int64_t c) {
+    return kv->k[il] + ((size_t)h * (size_t)kv->L[il].n_cells + (size_t)c) * kv->seg_k;
+}
+static uint8_t *qlm__kv_vseg(const qlm__kv *kv, int il, int64_t h, int64_t c) {
+    return kv->v[il] + ((size_t)h * (size_t)kv->L[il].n_cells + (size_t)c) * kv->seg_v;
 }
 static int32_t qlm__kv_cell(const qlm__kv_layer *L, int32_t pos) {
     return pos < L->sinks ? pos : L->sinks + (pos - L->sinks) % (L->n_cells - L->sinks);
@@ -9482,10 +9562,10 @@ static void qlm__op_kv_store(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
         int64_t r = job / nkv, h = job % nkv;
         int32_t cell = L->h2o ? kv->n_used[layer] + (int32_t)r : qlm__kv_cell(L, ex->pos[r]);
         qlm__kv_put(ex->kern.kv_quant[kv->type_k], (const float *)QLM__ROW(t->src[0], r) + h * hd,
-                    kv->k[layer] + (size_t)cell * kv->row_k + (size_t)h * kv->seg_k, (int)hd, kv->rot_k,
+                    qlm__kv_kseg(kv, layer, h, cell), (int)hd, kv->rot_k,
                     kv->center_k ? kv->k_mean[layer] + h * hd : NULL);
         qlm__kv_put(ex->kern.kv_quant[kv->type_v], (const float *)QLM__ROW(t->src[1], r) + h * hd,
-                    kv->v[layer] + (size_t)cell * kv->row_v + (size_t)h * kv->seg_v, (int)hd, kv->rot_v,
+                    qlm__kv_vseg(kv, layer, h, cell), (int)hd, kv->rot_v,
                     NULL);
         if (L->h2o) {
             kv->slot_pos[layer][h * L->n_cells + cell] = ex->pos[r];
@@ -9534,24 +9614,24 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
     qlm__kv_axpy_fn axpy = ex->kern.kv_axpy[kv->type_v];
     qlm__kv_scores_fn scores = kv->hd % 32 == 0 ? ex->kern.kv_scores[kv->type_k] : NULL;
     qlm__kv_accum_fn accum = kv->hd % 32 == 0 ? ex->kern.kv_accum[kv->type_v] : NULL;
-    const uint8_t *K = kv->k[layer] + (size_t)kh * kv->seg_k, *V = kv->v[layer] + (size_t)kh * kv->seg_v;
+    const uint8_t *K = qlm__kv_kseg(kv, layer, kh, 0), *V = qlm__kv_vseg(kv, layer, kh, 0);
     float p[QLM__ATT_MAX_GROUP * QLM__ATT_BLOCK];
     int hd = kv->hd, gi, i;
     float f[QLM__ATT_MAX_GROUP];
-    if (scores) scores(hd, n, g, K, kv->row_k, cells, st->q, st->qstride, st->sc + off, st->ld);
+    if (scores) scores(hd, n, g, K, kv->seg_k, cells, st->q, st->qstride, st->sc + off, st->ld);
     else
         for (gi = 0; gi < g; gi++)
             for (i = 0; i < n; i++)
-                dot(hd, &st->sc[gi * st->ld + off + i], K + (size_t)cells[i] * kv->row_k, st->q + (size_t)gi * st->qstride);
+                dot(hd, &st->sc[gi * st->ld + off + i], K + (size_t)cells[i] * kv->seg_k, st->q + (size_t)gi * st->qstride);
     ex->kern.att_softmax(g, n, st->sc + off, st->ld, st->corr, scale, st->M, st->S, p, QLM__ATT_BLOCK, f);
     for (gi = 0; gi < g; gi++) {
         float *acc = st->acc + (size_t)gi * hd;
         if (f[gi] != 1.0f)
             for (i = 0; i < hd; i++) acc[i] *= f[gi];
         if (!accum)
-            for (i = 0; i < n; i++) axpy(hd, acc, p[gi * QLM__ATT_BLOCK + i], V + (size_t)cells[i] * kv->row_v);
+            for (i = 0; i < n; i++) axpy(hd, acc, p[gi * QLM__ATT_BLOCK + i], V + (size_t)cells[i] * kv->seg_v);
     }
-    if (accum) accum(hd, n, g, V, kv->row_v, cells, p, QLM__ATT_BLOCK, st->acc);
+    if (accum) accum(hd, n, g, V, kv->seg_v, cells, p, QLM__ATT_BLOCK, st->acc);
 }
 
 /* Causal attention of the batch's queries over the cache, reading it in its own type. p: [0]
@@ -10741,10 +10821,8 @@ static void qlm__kv_evict(qlm__kv *kv, int32_t n_new) {
             for (i = 0, w = 0; i < n; i++) {
                 if (pos[i] >= 0) continue; /* evicted */
                 if (w != i) {
-                    memcpy(kv->k[il] + (size_t)w * kv->row_k + (size_t)h * kv->seg_k,
-                           kv->k[il] + (size_t)i * kv->row_k + (size_t)h * kv->seg_k, kv->seg_k);
-                    memcpy(kv->v[il] + (size_t)w * kv->row_v + (size_t)h * kv->seg_v,
-                           kv->v[il] + (size_t)i * kv->row_v + (size_t)h * kv->seg_v, kv->seg_v);
+                    memcpy(qlm__kv_kseg(kv, il, h, w), qlm__kv_kseg(kv, il, h, i), kv->seg_k);
+                    memcpy(qlm__kv_vseg(kv, il, h, w), qlm__kv_vseg(kv, il, h, i), kv->seg_v);
                     mass[w] = mass[i];
                 }
                 pos[w++] = -2 - pos[i];

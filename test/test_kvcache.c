@@ -1034,8 +1034,8 @@ static void test_evict(void) {
             pos[h * NC + i] = ps;
             mass[h * NC + i] = h == 0 ? (float)((ps * 7) % 5) + 0.01f * (float)ps
                                       : (float)(ps == 1 || ps == 5 || ps == 6 || ps == 0);
-            memset(kbuf + i * kv.row_k + h * 4, ps, 4);
-            memset(vbuf + i * kv.row_v + h * 4, 100 + ps, 4);
+            memset(kbuf + (h * NC + i) * 4, ps, 4); /* head-major */
+            memset(vbuf + (h * NC + i) * 4, 100 + ps, 4);
         }
     qlm__kv_evict(&kv, B);
     CHECK(used == BUDGET, "after eviction n_used = budget (%d)", used);
@@ -1047,8 +1047,8 @@ static void test_evict(void) {
         const int32_t *keep = h == 0 ? keep0 : keep1;
         for (i = 0; i < BUDGET; i++) {
             int32_t ps = pos[h * NC + i];
-            ok &= ps == keep[i] && kbuf[i * kv.row_k + h * 4] == ps && kbuf[i * kv.row_k + h * 4 + 3] == ps &&
-                  vbuf[i * kv.row_v + h * 4] == 100 + ps;
+            ok &= ps == keep[i] && kbuf[(h * NC + i) * 4] == ps && kbuf[(h * NC + i) * 4 + 3] == ps &&
+                  vbuf[(h * NC + i) * 4] == 100 + ps;
         }
         for (i = BUDGET; i < NC; i++) ok &= pos[h * NC + i] == -1;
     }
