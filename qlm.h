@@ -4112,17 +4112,17 @@ qlm__kv_scores8_avx2(int t, int hd, int n, int g, const uint8_t *K, size_t row, 
         }
     }
 }
-#define QLM__KV_SCORES8_AVX2(name, T)                                                              \
-    static QLM__AVX2 void qlm__kv_scores_##name##_avx2(int hd, int n, int g, const uint8_t *K,      \
-                                                       size_t row, const int32_t *cells,            \
-                                                       const void *q, size_t qs, float *out,        \
-                                                       int64_t ldo) {                               \
-        qlm__kv_scores8_avx2(T, hd, n, g, K, row, cells, q, qs, out, ldo);                          \
+/* qlm__kv_scores_NAME_SFX: the multi-head kernel GEN of variant SFX (target TGT) for type T
+   (used again for AVX-512 below) */
+#define QLM__KV_SCORES_G(name, T, SFX, TGT, GEN)                                                   \
+    static TGT void qlm__kv_scores_##name##_##SFX(int hd, int n, int g, const uint8_t *K, size_t row, \
+                                                  const int32_t *cells, const void *q, size_t qs,   \
+                                                  float *out, int64_t ldo) {                        \
+        GEN(T, hd, n, g, K, row, cells, q, qs, out, ldo);                                           \
     }
-QLM__KV_SCORES8_AVX2(q8_0, QLM_KV_Q8_0)
-QLM__KV_SCORES8_AVX2(q4, QLM_KV_Q4)
-QLM__KV_SCORES8_AVX2(q4_0, QLM_KV_Q4_0)
-#undef QLM__KV_SCORES8_AVX2
+QLM__KV_SCORES_G(q8_0, QLM_KV_Q8_0, avx2, QLM__AVX2, qlm__kv_scores8_avx2)
+QLM__KV_SCORES_G(q4, QLM_KV_Q4, avx2, QLM__AVX2, qlm__kv_scores8_avx2)
+QLM__KV_SCORES_G(q4_0, QLM_KV_Q4_0, avx2, QLM__AVX2, qlm__kv_scores8_avx2)
 
 /* qlm__att_softmax_ref's exponential on 8 lanes (the body is shared with the AVX-512 kernel) */
 #define QLM__EXP_BODY(T, PS, EPI, V, OUT)                                                           \
@@ -4553,17 +4553,10 @@ qlm__kv_scores_avx512(int t, int hd, int n, int g, const uint8_t *K, size_t row,
         }
     }
 }
-#define QLM__KV_SCORES_AVX512(name, T)                                                             \
-    static QLM__AVX512 void qlm__kv_scores_##name##_avx512(int hd, int n, int g, const uint8_t *K,  \
-                                                           size_t row, const int32_t *cells,        \
-                                                           const void *q, size_t qs, float *out,    \
-                                                           int64_t ldo) {                           \
-        qlm__kv_scores_avx512(T, hd, n, g, K, row, cells, q, qs, out, ldo);                         \
-    }
-QLM__KV_SCORES_AVX512(q8_0, QLM_KV_Q8_0)
-QLM__KV_SCORES_AVX512(q4, QLM_KV_Q4)
-QLM__KV_SCORES_AVX512(q4_0, QLM_KV_Q4_0)
-#undef QLM__KV_SCORES_AVX512
+QLM__KV_SCORES_G(q8_0, QLM_KV_Q8_0, avx512, QLM__AVX512, qlm__kv_scores_avx512)
+QLM__KV_SCORES_G(q4, QLM_KV_Q4, avx512, QLM__AVX512, qlm__kv_scores_avx512)
+QLM__KV_SCORES_G(q4_0, QLM_KV_Q4_0, avx512, QLM__AVX512, qlm__kv_scores_avx512)
+#undef QLM__KV_SCORES_G
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
