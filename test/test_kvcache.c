@@ -661,7 +661,8 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
                 if (k->kv_accum[t]) {
                     for (gi = 0; gi < g; gi++)
                         for (i = 0; i < 32; i++)
-                            p[gi * 32 + i] = trial % 5 == 0 ? (i == gi ? 1.0f : 0.0f) : rng_uniform();
+                            p[gi * 32 + i] = i >= n ? NAN /* never read */
+                                                    : trial % 5 == 0 ? (i == gi ? 1.0f : 0.0f) : rng_uniform();
                     for (i = 0; i < g * hd; i++) acc0[i] = rng_normal() * (trial % 2 ? 1.0f : 1e-3f);
                     memcpy(accr, acc0, sizeof(float) * (size_t)(g * hd));
                     memcpy(accs, acc0, sizeof(float) * (size_t)(g * hd));

@@ -588,6 +588,9 @@ static void kv_quality(qlm_model *m) {
          q4_0 (rotated)         84.0%           86/87                  4.93         0.549
        (later, with centred K: q4 0.32-0.55 rotated / 0.51-0.83 plain, q4_0 0.39-0.46 / 1.23-1.43,
        depending on the kernel variant's rounding: see the rotation check below)
+       (later still, with K smoothed before centring, AVX-512: q8_0 0.044, fp8 0.075, q4 0.202 /
+       0.442 plain, q4_0 0.288 / 0.651 plain; q4 93.5% top-1, max |diff| 2.88; AVX2 and ref: q4
+       0.24 / 0.27, q4_0 0.32 / 0.31)
        (q4 with plain q4_1 rounding, before its least-squares refit: 88.5%, 87/87, 4.76, 0.468;
        without rotation 82.5%, 86/87, 7.47, 0.823)
        The noise floor: f16 against f16 where only the attention's summation order differs (n_batch
