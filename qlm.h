@@ -3977,7 +3977,7 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
         case QLM_KV_F16:
             for (d = 0; d < hd; d += 8) {
                 __m256 q = _mm256_loadu_ps(qf + d);
-                for (c = 0; c < 8; c++)
+                QLM__UNROLL for (c = 0; c < 8; c++) /* unrolled: acc[] stays in registers */
                     acc[c] = _mm256_fmadd_ps(qlm__load_f16x8((const qlm__f16 *)kp[c] + d), q, acc[c]);
             }
             break;
@@ -3988,7 +3988,7 @@ qlm__kv_scores_avx2(int t, int hd, int n, const uint8_t *K, size_t row, const in
             }
             for (d = 0; d < hd; d += 8) {
                 __m256 q = _mm256_loadu_ps((const float *)vq + d);
-                for (c = 0; c < 8; c++) acc[c] = _mm256_fmadd_ps(qlm__e4m3x8_avx2(kp[c] + 4 + d), q, acc[c]);
+                QLM__UNROLL for (c = 0; c < 8; c++) acc[c] = _mm256_fmadd_ps(qlm__e4m3x8_avx2(kp[c] + 4 + d), q, acc[c]);
             }
             break;
         }
