@@ -4657,6 +4657,50 @@ qlm__kv_scores_avx512(int t, int hd, int n, int g, const uint8_t *K, size_t row,
         }
     }
 }
+/* K . q_gi for up to 32 cells of an f16 cache and all g query heads (q in f16, as the
+   reference rounds it), 3 heads at a time: per 8 cells and 16 elements, each cell's keys are
+   converted once and meet the 3 heads' q in 24 zmm accumulators (lane = element); one
+   reduction per head and 8 cells at the end. The AVX2 kernel converts each key once per head. */
+static QLM__AVX512 void qlm__kv_scores_f16_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
+                                                  const int32_t *cells, const void *vq, size_t qs, float *out,
+                                                  int64_t ldo) {
+    float qf[3][512];
+    int g0, gn, h, i, c, d;
+    for (g0 = 0; g0 < g; g0 += 3) {
+        gn = g - g0 < 3 ? g - g0 : 3;
+        for (h = 0; h < gn; h++)
+            for (d = 0; d < hd; d += 16)
+                _mm512_storeu_ps(qf[h] + d, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                                (const __m256i *)((const uint8_t *)vq + (size_t)(g0 + h) * qs + 2 * d))));
+        for (h = gn; h < 3; h++) memcpy(qf[h], qf[0], (size_t)hd * 4); /* unused lanes: any finite q */
+        for (i = 0; i < n; i += 8) {
+            __m512 a0[8], a1[8], a2[8];
+            const uint8_t *kp[8];
+            int m = n - i < 8 ? n - i : 8;
+            for (c = 0; c < 8; c++) kp[c] = K + (size_t)cells[i + (c < m ? c : 0)] * row;
+            QLM__UNROLL for (c = 0; c < 8; c++) a0[c] = a1[c] = a2[c] = _mm512_setzero_ps();
+            for (d = 0; d < hd; d += 16) {
+                __m512 q0 = _mm512_loadu_ps(qf[0] + d), q1 = _mm512_loadu_ps(qf[1] + d), q2 = _mm512_loadu_ps(qf[2] + d);
+                QLM__UNROLL for (c = 0; c < 8; c++) {
+                    __m512 k = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kp[c] + 2 * d)));
+                    a0[c] = _mm512_fmadd_ps(k, q0, a0[c]);
+                    a1[c] = _mm512_fmadd_ps(k, q1, a1[c]);
+                    a2[c] = _mm512_fmadd_ps(k, q2, a2[c]);
+                }
+            }
+            for (h = 0; h < gn; h++) {
+                __m512 *a = h == 0 ? a0 : h == 1 ? a1 : a2;
+                __m256 y[8];
+                float res[8];
+                QLM__UNROLL for (c = 0; c < 8; c++)
+                    y[c] = _mm256_add_ps(_mm512_castps512_ps256(a[c]),
+                                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[c]), 1)));
+                _mm256_storeu_ps(res, qlm__reduce8_ps_avx2(y));
+                memcpy(out + (g0 + h) * ldo + i, res, (size_t)m * 4);
+            }
+        }
+    }
+}
 QLM__KV_SCORES_G(q8_0, QLM_KV_Q8_0, avx512, QLM__AVX512, qlm__kv_scores_avx512)
 QLM__KV_SCORES_G(q4, QLM_KV_Q4, avx512, QLM__AVX512, qlm__kv_scores_avx512)
 QLM__KV_SCORES_G(q4_0, QLM_KV_Q4_0, avx512, QLM__AVX512, qlm__kv_scores_avx512)
@@ -5353,6 +5397,7 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
 
 static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     qlm__kernels_fill_avx2(k);
+    k->kv_scores[QLM_KV_F16] = qlm__kv_scores_f16_avx512;
     k->kv_scores[QLM_KV_Q8_0] = qlm__kv_scores_q8_0_avx512;
     k->kv_scores[QLM_KV_Q4] = qlm__kv_scores_q4_avx512;
     k->kv_scores[QLM_KV_Q4_0] = qlm__kv_scores_q4_0_avx512;
