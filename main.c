@@ -245,6 +245,7 @@ typedef struct {
     const char *ctk, *ctv, *kv_evict;   /* KV cache */
     int no_kv_rot;
     int32_t swa, sinks, kv_budget;
+    int32_t kv_recent;                   /* -1: not given (the library's default) */
     const char *mem;                     /* plan: memory budget */
     const char *kld_base;                /* perplexity */
     int kld, n_chunks;
@@ -279,6 +280,7 @@ static const option_spec option_table[] = {
     {"--sinks", NULL, ARG_INT, OPT(sinks), MODE_KV, 0, INT32_MAX},
     {"--kv-evict", NULL, ARG_STRING, OPT(kv_evict), MODE_KV, 0, 0},
     {"--kv-budget", NULL, ARG_INT, OPT(kv_budget), MODE_KV, 0, INT32_MAX},
+    {"--kv-recent", NULL, ARG_INT, OPT(kv_recent), MODE_KV, 0, 4096},
     {"--mem", NULL, ARG_STRING, OPT(mem), MODE_PLAN, 0, 0},
     {"--kl-divergence-base", NULL, ARG_STRING, OPT(kld_base), MODE_PPL, 0, 0},
     {"--kl-divergence", NULL, ARG_FLAG, OPT(kld), MODE_PPL, 0, 0},
@@ -368,6 +370,8 @@ static const char usage_text2[] =
     "                            within -c; generation has no context limit\n"
     "  --kv-evict h2o            keep heavy hitters (attention mass) + recent tokens per\n"
     "  --kv-budget N             KV head, N cells (default -c / 2)\n"
+    "  --kv-recent N             quantised K: score the last N keys from an F16 copy\n"
+    "                            (default 32, 0: none)\n"
     "bench:\n"
     "  -p N, -n N                prompt tokens (default 512) and generated tokens (128)\n"
     "  -r N                      repetitions (default 5); -d N: KV depth before the test\n"
@@ -435,6 +439,7 @@ static const option_spec *find_option(const char *arg) {
 
 static void options_init(options *o) {
     memset(o, 0, sizeof *o);
+    o->kv_recent = -1;
     o->mode = MODE_GENERATE;
     o->n_predict = 128;
     o->seed = -1;
@@ -683,6 +688,7 @@ static int kv_params(const options *o, qlm_ctx_params *cp) {
     cp->swa = o->swa;
     cp->n_sinks = o->sinks;
     cp->kv_budget = o->kv_budget;
+    if (o->kv_recent >= 0) cp->kv_recent = o->kv_recent ? o->kv_recent : -1;
     return 0;
 }
 
@@ -1613,9 +1619,13 @@ static int run_plan(const options *o, ui_state *ui) {
     printf("model         = %s (%s)\n", qlm_model_name(model) ? qlm_model_name(model) : "?",
            qlm_model_arch(model));
     printf("weights       = %s (%llu bytes)\n", b1, (unsigned long long)pi.weights_bytes);
-    printf("cache         = K %s, V %s%s, n_ctx %d, n_batch %d\n",
+    printf("cache         = K %s, V %s%s, n_ctx %d, n_batch %d",
            o->ctk ? o->ctk : "f16", o->ctv ? o->ctv : "f16", o->no_kv_rot ? " (no rotation)" : "",
            (int)pi.n_ctx, (int)pi.n_batch);
+    if (pi.kv_recent > 0) /* a fixed extra per layer, in the KV total below */
+        printf(", the last %d keys also in f16 (%llu bytes per layer)", (int)pi.kv_recent,
+               (unsigned long long)pi.kv_recent * ((uint64_t)pi.n_head_kv * (uint64_t)pi.head_dim * 2 + 4));
+    printf("\n");
     printf("per token     = %d layers x %d kv heads x %d head_dim x (%.4f + %.4f) bytes = %llu bytes\n",
            (int)pi.n_layer, (int)pi.n_head_kv, (int)pi.head_dim,
            (double)pi.seg_k_bytes / pi.head_dim, (double)pi.seg_v_bytes / pi.head_dim,
