@@ -2956,25 +2956,28 @@ typedef struct {
  *     no quantiser emits, they clamp at +-127) are multiplied by the sign trick and come out
  *     wrong in the AVX2 q8_0 dot.  Activations are always in -127..127.
  *
- * AVX-512 variant: so far only the 32-block dots differ, using VNNI (vpdpbusd on 256-bit
- * registers) for the integer part: 0-10% faster in test_kernels --bench.  Their cost is
- * now mostly the exact float part (fp16 scale loads, sequential sum), which wider integer
- * registers would not shorten, so 512-bit rewrites were not attempted; the rest is the
- * AVX2 code.
+ * AVX-512 variant: so far only the 32-block dots and the 8-row dots differ, using VNNI
+ * (vpdpbusd / vpdpwssd on 256-bit registers) for the integer part: 0-10% faster in
+ * test_kernels --bench for the 32-block dots, 10-20% for the K-quants' 8-row dots.  Their
+ * cost is now mostly the exact float part (fp16 scale loads, sequential sum), which wider
+ * integer registers would not shorten, so 512-bit rewrites were not attempted; the rest is
+ * the AVX2 code.
  *
- * Decode (one token): the 32-block types also have 8-row dots (vec_dot8, rows in float
- * lanes, see "8 rows at once"): 1.5-2.5x the one-row dots per row in test_kernels --bench
- * (cache-resident rows), bit-identical.  An earlier 4-row form that only interleaved four
- * scalar sums gave 1.0-1.15x and was removed.  The K-quants have no 8-row form yet: their
- * reference already keeps 8 float lanes per row, so rows cannot take the lanes as simply.
+ * Decode (one token): the 32-block types and q3_K..q6_K also have 8-row dots (vec_dot8):
+ * 1.5-2.5x the one-row dots per row in test_kernels --bench (cache-resident rows) for the
+ * 32-blocks, whose rows take the float lanes (see "8 rows at once"), and 1.3-2x for the
+ * K-quants, whose reference already keeps 8 float lanes per row: there each row keeps its
+ * own lanes and the gain is the shared activation work (see "K-quants, 8 rows at once").
+ * All bit-identical.  An earlier 4-row form that only interleaved four scalar sums gave
+ * 1.0-1.15x and was removed; q2_K has no 8-row form (no measured need).
  *
  * GEMM (prefill, see "GEMM layouts" in >>kernels): tiles of 4 (AVX2) or 8 (AVX-512) weight
  * rows against 8 / 16 tokens, one token per int32 lane, so no horizontal sums; results
  * bit-identical to the one-row dots.  The layout converters are AVX2 for both variants.
  *
  * Layout: feature detection -> helpers -> AVX2 dots (float rows, 32-blocks with their
- * 4-row forms, K-quants) -> AVX2 quantisers -> KV-cache kernels -> AVX-512 dots -> GEMM
- * converters and tiles -> fill functions. */
+ * 8-row forms, K-quants with theirs) -> AVX2 quantisers -> KV-cache kernels -> AVX-512 dots
+ * -> GEMM converters and tiles -> fill functions. */
 
 #include <immintrin.h>
 #include <cpuid.h>
@@ -3070,15 +3073,24 @@ static inline void qlm__k4_unpack_scales(const uint8_t *p, uint8_t sc[8], uint8_
     memcpy(sc, s, 8);
     memcpy(mn, m, 8);
 }
-/* The 16 signed 6-bit scales of q3_K (already minus 32), as qlm__q3k_scale. */
+/* The 16 signed 6-bit scales of q3_K (already minus 32), as qlm__q3k_scale.  In 32-bit
+   words u0 u1 u2 of the 12 bytes, the scales are the words
+       (u0 & 0x0f0f0f0f)      | ((u2 & 0x03030303) << 4),
+       (u1 & 0x0f0f0f0f)      | (((u2 >> 2) & 0x03030303) << 4),
+       ((u0 >> 4) & 0x0f0f0f0f) | (((u2 >> 4) & 0x03030303) << 4),
+       ((u1 >> 4) & 0x0f0f0f0f) | (((u2 >> 6) & 0x03030303) << 4),
+   built here in one register (((u2 >> s) & 3) << 4 == (u2 shifted left by 4 - s) & 0x30);
+   the block ends 2 bytes after the scales, so the 12 bytes are read as 8 + 4. */
 static inline QLM__AVX2 __m128i qlm__q3k_unpack_scales(const uint8_t *p) {
-    uint32_t u[3], w[4];
-    memcpy(u, p, 12);
-    w[0] = (u[0] & 0x0f0f0f0fu)        | ((u[2] & 0x03030303u) << 4);
-    w[1] = (u[1] & 0x0f0f0f0fu)        | (((u[2] >> 2) & 0x03030303u) << 4);
-    w[2] = ((u[0] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 4) & 0x03030303u) << 4);
-    w[3] = ((u[1] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 6) & 0x03030303u) << 4);
-    return _mm_sub_epi8(_mm_loadu_si128((const __m128i *)w), _mm_set1_epi8(32));
+    uint32_t u2;
+    __m128i v, a, b;
+    memcpy(&u2, p + 8, 4);
+    v = _mm_insert_epi32(_mm_loadl_epi64((const __m128i *)p), (int)u2, 2);           /* u0 u1 u2 0 */
+    a = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0x44), _mm_setr_epi32(0, 0, 4, 4));      /* u0 u1 u0 u1 */
+    b = _mm_srlv_epi32(_mm_sllv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(4, 2, 0, 0)),
+                       _mm_setr_epi32(0, 0, 0, 2));                                   /* u2 x4 */
+    v = _mm_or_si128(_mm_and_si128(a, _mm_set1_epi8(0x0f)), _mm_and_si128(b, _mm_set1_epi8(0x30)));
+    return _mm_sub_epi8(v, _mm_set1_epi8(32));
 }
 /* ---- AVX2: float rows ------------------------------------------------------------------- */
 
@@ -3538,11 +3550,14 @@ static inline QLM__AVX2 __m256i qlm__kres_sv(int a0, int b0, int a1, int b1) {
     return _mm256_set_m128i(_mm_set1_epi32((int)((uint32_t)(uint16_t)b1 << 16 | (uint16_t)a1)),
                             _mm_set1_epi32((int)((uint32_t)(uint16_t)b0 << 16 | (uint16_t)a0)));
 }
-/* sums[8] += d * lanes, each product rounded as the reference rounds it. */
-static inline QLM__AVX2 __m256 qlm__kres_scale(__m256 sums, float d, __m256i lanes) {
-    __m256 t = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes));
+/* sums[8] += d * lanes, each product rounded as the reference rounds it (d in every lane). */
+static inline QLM__AVX2 __m256 qlm__kres_scale_ps(__m256 sums, __m256 d, __m256i lanes) {
+    __m256 t = _mm256_mul_ps(d, _mm256_cvtepi32_ps(lanes));
     qlm__x86_opaque(t);
     return _mm256_add_ps(sums, t);
+}
+static inline QLM__AVX2 __m256 qlm__kres_scale(__m256 sums, float d, __m256i lanes) {
+    return qlm__kres_scale_ps(sums, _mm256_set1_ps(d), lanes);
 }
 /* sumf + sums[0] + ... + sums[7], in that order. */
 static inline QLM__AVX2 float qlm__kres_final(float sumf, __m256 sums) {
@@ -3699,6 +3714,184 @@ static QLM__AVX2 void qlm__vec_dot_q6_K_avx2(int n, float *s, const void *vx, co
     }
     *s = qlm__kres_final(0.0f, sums);
 }
+
+/* ---- AVX2: K-quants, 8 rows at once (decode) --------------------------------------------
+   The vec_dot8 form of the K-quant dots (q3_K..q6_K).  Each row keeps its own 8 float lanes
+   (and, with mins, its own float sum, here row r in lane r), updated per super-block by the
+   one-row dot's expressions and reduced at the end by qlm__kres_final, so each result is
+   bit-identical to the one-row dot.  The 8 rows share the activation side: the q8_K codes
+   put in pair order once per super-block (qlm__k8_acts_avx2), the bsums, and for q3_K/q6_K
+   the offset products; the 8 rows' d (and dmin) are converted in one vector.  Each row is
+   also cheaper than in the one-row dot:
+     - the pair shuffle is applied to the packed weight bytes before their fields are split
+       (the fields of one byte are elements 32, 64 or 96 apart: same lane and position);
+     - the signed codes a of q3_K/q6_K enter maddubs unsigned (a + off) and each int16 pair
+       sum gives back off * (y[e] + y[e+8]), shared by the rows (exact, no saturation:
+       2 * 63 * 128 < 32767), instead of the two sign operations;
+     - the sub-block scales are unpacked in vector registers, and each run pair's scale
+       vector (qlm__kres_sv) is one vpermd of them.
+   Per super-block and row: 8 int16 product vectors p[k], run k = elements 32k..32k+31 in
+   pair order (qlm__k*_prod8_avx2), then ACC (qlm__kres_add, or its VNNI twin) adds run
+   pair g = (p[2g], p[2g+1]) with scale vector SV(s16, g). */
+
+/* Block y's 8 runs of 32 codes in pair order; with off > 0 also yo[k] = off * (y[e] + y[e+8])
+   per int16 pair of run k. */
+static inline QLM__AVX2 void qlm__k8_acts_avx2(const qlm__block_q8_K *y, int off, __m256i ys[8], __m256i yo[8]) {
+    const __m256i P = qlm__kres_pairs();
+    int k;
+    QLM__UNROLL for (k = 0; k < 8; k++) {
+        ys[k] = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(y->qs + 32 * k)), P);
+        if (off) yo[k] = _mm256_maddubs_epi16(_mm256_set1_epi8((char)off), ys[k]);
+    }
+}
+/* 32 packed bytes at p in pair order. */
+static inline QLM__AVX2 __m256i qlm__k8_load_avx2(const uint8_t *p) {
+    return _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), qlm__kres_pairs());
+}
+/* The 8 fp16 words at p, p + stride, ... p + 7 * stride, as floats; lo = 1: the word at p,
+   lo = 0: the word after it (two-word loads, see qlm__f16x8_pairs). */
+static inline QLM__AVX2 __m256 qlm__f16x8_avx2(const void *p, size_t stride, int lo) {
+    __m256 a, b;
+    qlm__f16x8_pairs(p, stride, &a, &b);
+    return lo ? a : b;
+}
+/* qlm__k4_unpack_scales in a register: int16 scales sc[0..7] in the low half, mins mn[0..7]
+   in the high half.  Reads 16 bytes from p (the 12 scale bytes and 4 of the next field). */
+static inline QLM__AVX2 __m256i qlm__k4_scales16_avx2(const uint8_t *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)p);       /* u0 u1 u2 - */
+    __m128i a = _mm_shuffle_epi32(v, 0xa4), b = _mm_shuffle_epi32(v, 0x44); /* u0 u1 u2 u2, u0 u1 u0 u1 */
+    /* [s0, m0, s1, m1] as 4-byte words (((u >> 6) & 3) << 4 == (u >> 2) & 0x30) */
+    __m128i w = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                           _mm_setr_epi32(0x3f3f3f3f, 0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f)),
+                             _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0, 0x30303030, 0x30303030)));
+    return _mm256_cvtepu8_epi16(_mm_shuffle_epi32(w, 0xd8)); /* s0 s1 m0 m1 */
+}
+/* 16 signed sub-block scales c[0..15] (q3_K, q6_K) as int16, dword 2g = (c[4g], c[4g+2]),
+   dword 2g+1 = (c[4g+1], c[4g+3]): the sv of run pair g is [dword 2g x4 | dword 2g+1 x4]. */
+static inline QLM__AVX2 __m256i qlm__k16_scales16_avx2(__m128i c) {
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(c, _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15)));
+}
+static inline QLM__AVX2 __m256i qlm__k16_sv_avx2(__m256i s16, int g) {
+    return _mm256_permutevar8x32_epi32(s16, _mm256_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1));
+}
+/* q4_K/q5_K: run 2j, 2j+1 have one scale each, sc[2j] and sc[2j+1] = dword j. */
+static inline QLM__AVX2 __m256i qlm__k4_sv_avx2(__m256i s16, int g) {
+    return _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(g));
+}
+/* The products of one q4_K/q5_K super-block (qh = NULL for q4_K). */
+static inline QLM__AVX2 void qlm__k45_prod8_avx2(const uint8_t *qs, const uint8_t *qh, const __m256i ys[8], __m256i p[8]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i hb = qh ? qlm__k8_load_avx2(qh) : _mm256_setzero_si256();
+    int j;
+    QLM__UNROLL for (j = 0; j < 4; j++) {
+        __m256i q = qlm__k8_load_avx2(qs + 32 * j);
+        __m256i c0 = _mm256_and_si256(q, m4), c1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qh) { /* as in qlm__k45_block_avx2 */
+            c0 = _mm256_or_si256(c0, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(1)), 4));
+            c1 = _mm256_or_si256(c1, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(2)), 3));
+            hb = _mm256_srli_epi16(hb, 2);
+        }
+        p[2 * j] = _mm256_maddubs_epi16(c0, ys[2 * j]);
+        p[2 * j + 1] = _mm256_maddubs_epi16(c1, ys[2 * j + 1]);
+    }
+}
+/* The products of one q6_K super-block (yo: offset 32). */
+static inline QLM__AVX2 void qlm__k6_prod8_avx2(const qlm__block_q6_K *x, const __m256i ys[8], const __m256i yo[8], __m256i p[8]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    int h, k;
+    QLM__UNROLL for (h = 0; h < 2; h++) {
+        __m256i l0 = qlm__k8_load_avx2(x->ql + 64 * h), l1 = qlm__k8_load_avx2(x->ql + 64 * h + 32);
+        __m256i qh = qlm__k8_load_avx2(x->qh + 32 * h), u[4];
+        /* code = 4 low bits | 2 high bits << 4, 0..63 (the value + 32); the 16-bit shifts
+           move bits across bytes only where the masks drop them */
+        u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+        u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+        u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+        u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        QLM__UNROLL for (k = 0; k < 4; k++)
+            p[4 * h + k] = _mm256_sub_epi16(_mm256_maddubs_epi16(u[k], ys[4 * h + k]), yo[4 * h + k]);
+    }
+}
+/* The products of one q3_K super-block (yo: offset 4). */
+static inline QLM__AVX2 void qlm__k3_prod8_avx2(const qlm__block_q3_K *x, const __m256i ys[8], const __m256i yo[8], __m256i p[8]) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256i hm = qlm__k8_load_avx2(x->hmask);
+    int h, k;
+    QLM__UNROLL for (h = 0; h < 2; h++) {
+        __m256i q = qlm__k8_load_avx2(x->qs + 32 * h);
+        QLM__UNROLL for (k = 0; k < 4; k++) { /* code = 2 low bits + 4 * hmask bit, 0..7 (the value + 4) */
+            __m256i u = _mm256_or_si256(_mm256_and_si256(q, m3), _mm256_slli_epi16(_mm256_and_si256(hm, one), 2));
+            p[4 * h + k] = _mm256_sub_epi16(_mm256_maddubs_epi16(u, ys[4 * h + k]), yo[4 * h + k]);
+            q = _mm256_srli_epi16(q, 2);
+            hm = _mm256_srli_epi16(hm, 1);
+        }
+    }
+}
+/* Per type: the products, the scales (s16) and their sv, the activation offset; q4_K and
+   q5_K have mins (s16's high half, against the bsums) and d, dmin as the first fields,
+   q3_K and q6_K have d as the last field. */
+#define QLM__K8_PROD_q3_K(x, ys, yo, p) qlm__k3_prod8_avx2(x, ys, yo, p)
+#define QLM__K8_PROD_q4_K(x, ys, yo, p) qlm__k45_prod8_avx2((x)->qs, NULL, ys, p)
+#define QLM__K8_PROD_q5_K(x, ys, yo, p) qlm__k45_prod8_avx2((x)->qs, (x)->qh, ys, p)
+#define QLM__K8_PROD_q6_K(x, ys, yo, p) qlm__k6_prod8_avx2(x, ys, yo, p)
+#define QLM__K8_S16_q3_K(x) qlm__k16_scales16_avx2(qlm__q3k_unpack_scales((x)->scales))
+#define QLM__K8_S16_q4_K(x) qlm__k4_scales16_avx2((x)->scales)
+#define QLM__K8_S16_q5_K(x) qlm__k4_scales16_avx2((x)->scales)
+#define QLM__K8_S16_q6_K(x) qlm__k16_scales16_avx2(_mm_loadu_si128((const __m128i *)(x)->scales))
+#define QLM__K8_SV_q3_K qlm__k16_sv_avx2
+#define QLM__K8_SV_q4_K qlm__k4_sv_avx2
+#define QLM__K8_SV_q5_K qlm__k4_sv_avx2
+#define QLM__K8_SV_q6_K qlm__k16_sv_avx2
+
+/* s[r] = row r's dot; OFF as qlm__k8_acts_avx2.  MINS (q4_K, q5_K): rows also carry
+   sumf -= dmin * sumi, and d, dmin are the block's first fields; otherwise d is the last
+   field, loaded with the word before it (dropped). */
+#define QLM__X86_DOT8_K(SFX, TGT, ACC, T, OFF, MINS)                                               \
+    static TGT void qlm__vec_dot8_##T##_##SFX(int n, float *s, const void *vx, size_t bx, const void *vy) { \
+        const qlm__block_q8_K *y = (const qlm__block_q8_K *)vy;                                    \
+        __m256 sums[8], sumf = _mm256_setzero_ps();                                                \
+        __m256i ys[8], yo[8], mins[8];                                                             \
+        float f[8];                                                                                \
+        int i, r, g, nb = n / QLM__QK_K;                                                           \
+        for (r = 0; r < 8; r++) sums[r] = _mm256_setzero_ps();                                     \
+        for (i = 0; i < nb; i++) {                                                                 \
+            const qlm__block_##T *x0 = (const qlm__block_##T *)vx + i;                             \
+            const __m256 yd = _mm256_set1_ps(y[i].d);                                              \
+            __m256 d = _mm256_mul_ps(MINS ? qlm__f16x8_avx2(&x0->d, bx, 1)                         \
+                                          : qlm__f16x8_avx2((const uint8_t *)&x0->d - 2, bx, 0), yd); \
+            __m256i bs = _mm256_setzero_si256();                                                   \
+            qlm__k8_acts_avx2(&y[i], OFF, ys, yo);                                                 \
+            if (MINS) /* bsum pairs in the high half, against the mins */                          \
+                bs = _mm256_inserti128_si256(bs, _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[i].bsums), \
+                                                                 _mm_loadu_si128((const __m128i *)(y[i].bsums + 8))), 1); \
+            for (r = 0; r < 8; r++) {                                                              \
+                const qlm__block_##T *x = (const qlm__block_##T *)((const uint8_t *)x0 + (size_t)r * bx); \
+                __m256i p[8], lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();            \
+                __m256i s16 = QLM__K8_S16_##T(x);                                                  \
+                QLM__K8_PROD_##T(x, ys, yo, p);                                                    \
+                QLM__UNROLL for (g = 0; g < 4; g++) ACC(p[2 * g], p[2 * g + 1], QLM__K8_SV_##T(s16, g), &lo, &hi); \
+                sums[r] = qlm__kres_scale_ps(sums[r], _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(r)), \
+                                             qlm__kres_lanes(lo, hi));                             \
+                if (MINS) mins[r] = _mm256_madd_epi16(s16, bs);                                    \
+            }                                                                                      \
+            if (MINS) { /* each row: sumf -= dmin * sumi, dmin = h2f(x.dmin) * y.d */              \
+                __m256 dmin = _mm256_mul_ps(qlm__f16x8_avx2(&x0->d, bx, 0), yd);                   \
+                __m256 t = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(qlm__rows8_avx2(mins)));         \
+                qlm__x86_opaque(dmin);                                                             \
+                qlm__x86_opaque(t);                                                                \
+                sumf = _mm256_sub_ps(sumf, t);                                                     \
+            }                                                                                      \
+        }                                                                                          \
+        _mm256_storeu_ps(f, sumf);                                                                 \
+        for (r = 0; r < 8; r++) s[r] = qlm__kres_final(f[r], sums[r]);                             \
+    }
+#define QLM__X86_DOT8_K_KERNELS(SFX, TGT, ACC)                                                    \
+    QLM__X86_DOT8_K(SFX, TGT, ACC, q3_K, 4, 0)                                                     \
+    QLM__X86_DOT8_K(SFX, TGT, ACC, q4_K, 0, 1)                                                     \
+    QLM__X86_DOT8_K(SFX, TGT, ACC, q5_K, 0, 1)                                                     \
+    QLM__X86_DOT8_K(SFX, TGT, ACC, q6_K, 32, 0)
+
+QLM__X86_DOT8_K_KERNELS(avx2, QLM__AVX2, qlm__kres_add)
 
 /* ---- AVX2: activation quantisers -------------------------------------------------------- */
 
@@ -4375,6 +4568,14 @@ static inline QLM__AVX512 void qlm__u5_pair_avx512(const uint8_t *qs0, const uin
 #define QLM__U_PAIR_q5_0_avx512(a, b, lo, hi) qlm__u5_pair_avx512((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 #define QLM__U_PAIR_q5_1_avx512(a, b, lo, hi) qlm__u5_pair_avx512((a)->qs, (a)->qh, (b)->qs, (b)->qh, lo, hi)
 QLM__X86_DOT8_KERNELS(avx512, QLM__AVX512, qlm__dot2_us8_vnni, qlm__dot_q8x_vnni, qlm__dot_us8_vnni, 7)
+
+/* The K-quants' 8-row dots with the scale step of qlm__kres_add as VNNI vpdpwssd (multiply
+   int16 pairs, add, accumulate: one instruction for madd + add, same exact int32 sums). */
+static inline QLM__AVX512 void qlm__kres_add_vnni(__m256i pa, __m256i pb, __m256i sv, __m256i *lo, __m256i *hi) {
+    *lo = _mm256_dpwssd_epi32(*lo, _mm256_unpacklo_epi16(pa, pb), sv);
+    *hi = _mm256_dpwssd_epi32(*hi, _mm256_unpackhi_epi16(pa, pb), sv);
+}
+QLM__X86_DOT8_K_KERNELS(avx512, QLM__AVX512, qlm__kres_add_vnni)
 
 /* zmm attention kernels: g++'s false maybe-uninitialized, as for the AVX-512 GEMM tiles below */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -5331,6 +5532,10 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->vec_dot8[QLM_TYPE_Q5_0] = qlm__vec_dot8_q5_0_avx2;
     k->vec_dot8[QLM_TYPE_Q5_1] = qlm__vec_dot8_q5_1_avx2;
     k->vec_dot8[QLM_TYPE_Q8_0] = qlm__vec_dot8_q8_0_avx2;
+    k->vec_dot8[QLM_TYPE_Q3_K] = qlm__vec_dot8_q3_K_avx2;
+    k->vec_dot8[QLM_TYPE_Q4_K] = qlm__vec_dot8_q4_K_avx2;
+    k->vec_dot8[QLM_TYPE_Q5_K] = qlm__vec_dot8_q5_K_avx2;
+    k->vec_dot8[QLM_TYPE_Q6_K] = qlm__vec_dot8_q6_K_avx2;
     k->from_float[QLM_TYPE_Q8_0] = qlm__quant_row_q8_0_avx2;
     k->from_float[QLM_TYPE_Q8_1] = qlm__quant_row_q8_1_avx2;
     k->from_float[QLM_TYPE_Q8_K] = qlm__quant_row_q8_K_avx2;
@@ -5377,6 +5582,10 @@ static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     k->vec_dot8[QLM_TYPE_Q5_0] = qlm__vec_dot8_q5_0_avx512;
     k->vec_dot8[QLM_TYPE_Q5_1] = qlm__vec_dot8_q5_1_avx512;
     k->vec_dot8[QLM_TYPE_Q8_0] = qlm__vec_dot8_q8_0_avx512;
+    k->vec_dot8[QLM_TYPE_Q3_K] = qlm__vec_dot8_q3_K_avx512;
+    k->vec_dot8[QLM_TYPE_Q4_K] = qlm__vec_dot8_q4_K_avx512;
+    k->vec_dot8[QLM_TYPE_Q5_K] = qlm__vec_dot8_q5_K_avx512;
+    k->vec_dot8[QLM_TYPE_Q6_K] = qlm__vec_dot8_q6_K_avx512;
     QLM__X86_GEMM_FILL(k, avx512);
 }
 

@@ -4,7 +4,8 @@
  *   gcc -std=c99 -O2 -g -Wall -Wextra -Wpedantic -Wundef -I. test/test_kernels.c -o test_kernels -lm -lpthread
  *   ./test_kernels            run the tests
  *   ./test_kernels --bench    ns per call and GB/s of weight bytes, ref vs each variant, and
- *                             the 8-row dots against the one-row ones (cache-resident rows)
+ *                             the 8-row dots against the one-row ones (cache-resident rows;
+ *                             K = 576, 1536, 2048: the K-quants at 1536 and 2048)
  *
  * For every kernel variant this CPU runs (others are skipped with a note and count nothing):
  *   - coverage: the variant really replaces every dot product and activation quantiser it
@@ -23,8 +24,8 @@
  *     M = sum over elements of |x_j| * |y_j| from the dequantised rows (for types with a
  *     min, |scale part| + |min part| of x_j, so cancelling terms still count), which bounds
  *     the size of every partial sum.  The tolerances are in k_dot_cases below.
- *   - the 8-row dots (vec_dot8, the 32-block types on x86): each of the 8 results
- *     bit-identical to the reference on its own row.
+ *   - the 8-row dots (vec_dot8 on x86: the 32-block types and q3_K..q6_K): each of the 8
+ *     results bit-identical to the reference and to the one-row dot on its own row.
  * The last line printed is "N passed, N failed"; the exit status is 1 on failure. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, for --bench */
 #define QLM_IMPLEMENTATION
@@ -399,42 +400,55 @@ static const dot_case *find_dot_case(qlm_type t) {
 
 /* ---- 8-row dots (the kernel table's vec_dot8, decode) ------------------- */
 
-/* Each of the 8 results bit-identical to the reference on its own row, rows bx = row size +
-   0, 2 or 4 bytes apart, every block count 1..9 and real row lengths (odd counts end on a
-   lone block). x86 variants must have the five 32-block types. */
+/* Each of the 8 results bit-identical to the reference AND to the variant's one-row dot on
+   its own row, rows bx = row size + 0, 2 or 4 bytes apart; every block count 1..9 and real
+   row lengths for the 32-block types (odd counts end on a lone block), 1..5, 6 and 8
+   super-blocks for the K-quants.  Each row's weights are drawn in its own mode (quantised,
+   random bytes, one adversarial pattern, mixed patterns: all-0/all-max codes and scales,
+   zero / subnormal / largest fp16 d and dmin), activations random or +-127 patterns with
+   extreme q8 scales.  x86 variants must have the five 32-block types and q3_K..q6_K. */
 static void test_dot8(const qlm__kernels *k, const char *vname) {
     static uint8_t w[8 * MAX_BYTES], y[MAX_BYTES];
-    static const qlm_type want[] = {QLM_TYPE_Q4_0, QLM_TYPE_Q4_1, QLM_TYPE_Q5_0, QLM_TYPE_Q5_1, QLM_TYPE_Q8_0};
-    static const int lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 18, 48, 64};
-    int ci, li, trial, r, nlens = (int)(sizeof lens / sizeof lens[0]);
+    static const qlm_type want[] = {QLM_TYPE_Q4_0, QLM_TYPE_Q4_1, QLM_TYPE_Q5_0, QLM_TYPE_Q5_1, QLM_TYPE_Q8_0,
+                                    QLM_TYPE_Q3_K, QLM_TYPE_Q4_K, QLM_TYPE_Q5_K, QLM_TYPE_Q6_K};
+    static const int lens_q[] = {1, 2, 3, 4, 5, 7, 8, 9, 18, 48, 64};
+    static const int lens_k[] = {1, 2, 3, 4, 5, 6, 8};
+    int ci, li, trial, r, nwant = (int)(sizeof want / sizeof want[0]);
     if (strcmp(vname, "avx2") == 0 || strcmp(vname, "avx512") == 0)
-        for (ci = 0; ci < 5; ci++)
+        for (ci = 0; ci < nwant; ci++)
             CHECK(k->vec_dot8[want[ci]] != NULL, "%s: vec_dot8 %s is in the table", vname, qlm__type_traits[want[ci]].name);
     for (ci = 0; ci < N_DOT_CASES; ci++) {
         const dot_case *c = &k_dot_cases[ci];
         const qlm__type_traits_t *tt = &qlm__type_traits[c->type];
         qlm__vec_dot8_fn fn = k->vec_dot8[c->type];
-        int cases = 0, bad = 0, blk = (int)tt->blck_size;
+        int cases = 0, bad = 0, bad1 = 0, blk = (int)tt->blck_size;
+        const int *lens = blk == QLM__QK_K ? lens_k : lens_q;
+        int nlens = blk == QLM__QK_K ? (int)(sizeof lens_k / sizeof lens_k[0]) : (int)(sizeof lens_q / sizeof lens_q[0]);
         if (!fn) continue;
         for (li = 0; li < nlens; li++) {
             int n = lens[li] * blk;
             size_t bx = qlm__row_size(c->type, n) + 2 * (size_t)(li % 3); /* blocks need 2-byte alignment */
-            if ((size_t)8 * bx > sizeof w) continue;
+            if ((size_t)8 * bx > sizeof w || n > MAX_N) continue;
             for (trial = 0; trial < 16; trial++) {
-                float got[8], want_r;
+                float got[8], want_r, one_r;
                 for (r = 0; r < 8; r++) gen_weights(c, w + (size_t)r * bx, n, (trial + r) % 4);
                 gen_acts(tt->vec_dot_type, y, n, trial % 3);
                 fn(n, got, w, bx, y);
                 for (r = 0; r < 8; r++) {
                     tt->vec_dot(n, &want_r, w + (size_t)r * bx, y);
+                    k->vec_dot[c->type](n, &one_r, w + (size_t)r * bx, y);
                     cases++;
                     if (memcmp(&want_r, &got[r], sizeof want_r) != 0 && bad++ < 3)
                         printf("  %s dot8 %s n=%d row %d: ref %.9g, got %.9g\n", vname, tt->name, n, r, (double)want_r, (double)got[r]);
+                    if (memcmp(&one_r, &got[r], sizeof one_r) != 0 && bad1++ < 3)
+                        printf("  %s dot8 %s n=%d row %d: one-row %.9g, got %.9g\n", vname, tt->name, n, r, (double)one_r, (double)got[r]);
                 }
             }
         }
         CHECK(bad == 0, "%s: vec_dot8 %s: %d of %d results not bit-identical to the reference", vname, tt->name, bad, cases);
-        printf("  %-6s dot8 %-4s %4d results, bit-identical to ref: %d\n", vname, tt->name, cases, cases - bad);
+        CHECK(bad1 == 0, "%s: vec_dot8 %s: %d of %d results not bit-identical to the one-row dot", vname, tt->name, bad1, cases);
+        printf("  %-6s dot8 %-4s %4d results, bit-identical to ref and one-row: %d\n", vname, tt->name, cases,
+               cases - (bad > bad1 ? bad : bad1));
     }
 }
 
@@ -780,8 +794,9 @@ static int run_bench(void) {
         }
     }
     printf("\n8-row dots (vec_dot8: one activation row, 8 weight rows): ns per weight row, speed-up over the one-row kernel\n");
-    for (ki = 0; ki < 2; ki++) {
-        int K = Ks[ki];
+    for (ki = 0; ki < 3; ki++) {
+        static const int Ks8[] = {576, 1536, 2048}; /* 1536: SmolLM2's ffn_down, a K-quant there */
+        int K = Ks8[ki];
         for (v = 0; v < nv; v++) {
             for (ci = 0; ci < N_DOT_CASES; ci++) {
                 const dot_case *c = &k_dot_cases[ci];
