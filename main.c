@@ -370,8 +370,8 @@ static const char usage_text2[] =
     "                            within -c; generation has no context limit\n"
     "  --kv-evict h2o            keep heavy hitters (attention mass) + recent tokens per\n"
     "  --kv-budget N             KV head, N cells (default -c / 2)\n"
-    "  --kv-recent N             quantised K: score the last N keys from an F16 copy\n"
-    "                            (default 32, 0: none)\n"
+    "  --kv-recent N             quantised K: score the last N keys (and the first 4)\n"
+    "                            from an F16 copy (default 32, 0: none)\n"
     "bench:\n"
     "  -p N, -n N                prompt tokens (default 512) and generated tokens (128)\n"
     "  -r N                      repetitions (default 5); -d N: KV depth before the test\n"
@@ -1623,8 +1623,8 @@ static int run_plan(const options *o, ui_state *ui) {
            o->ctk ? o->ctk : "f16", o->ctv ? o->ctv : "f16", o->no_kv_rot ? " (no rotation)" : "",
            (int)pi.n_ctx, (int)pi.n_batch);
     if (pi.kv_recent > 0) /* a fixed extra per layer, in the KV total below */
-        printf(", the last %d keys also in f16 (%llu bytes per layer)", (int)pi.kv_recent,
-               (unsigned long long)pi.kv_recent * ((uint64_t)pi.n_head_kv * (uint64_t)pi.head_dim * 2 + 4));
+        printf(", the last %d keys and the first 4 also in f16 (%llu bytes per layer)", (int)pi.kv_recent,
+               (unsigned long long)(pi.kv_recent + 4) * ((uint64_t)pi.n_head_kv * (uint64_t)pi.head_dim * 2 + 4));
     printf("\n");
     printf("per token     = %d layers x %d kv heads x %d head_dim x (%.4f + %.4f) bytes = %llu bytes\n",
            (int)pi.n_layer, (int)pi.n_head_kv, (int)pi.head_dim,

@@ -154,8 +154,8 @@ typedef struct {
     int32_t n_sinks;   /* > 0: StreamingLLM: keep the first n_sinks tokens, slide the rest */
     int kv_evict;      /* QLM_KV_EVICT_H2O: keep heavy hitters + recent tokens per head */
     int32_t kv_budget; /* H2O: cache cells per head (0: n_ctx / 2) */
-    int32_t kv_recent; /* quantised K: the last kv_recent keys are also kept in F16 and scored
-                          from there (0: 32, < 0: none; not on H2O layers) */
+    int32_t kv_recent; /* quantised K: the last kv_recent keys (and the first 4) are also kept
+                          in F16 and scored from there (0: 32, < 0: none; not on H2O layers) */
 } qlm_ctx_params;
 /* When every layer's cache is bounded (swa, n_sinks or H2O), positions are unbounded: a context
    decodes without end at fixed memory and qlm_ctx_bounded() is nonzero. */
@@ -170,7 +170,8 @@ typedef struct {
     int32_t n_layer_full;       /* layers that attend to the whole context */
     int32_t bounded;            /* every layer bounded: unbounded generation */
     int32_t n_layer, n_head_kv, head_dim;
-    int32_t kv_recent;          /* recent keys kept in F16 per layer (in kv_bytes, not per token) */
+    int32_t kv_recent;          /* recent keys kept in F16 per layer, besides the first 4 (in
+                                   kv_bytes, not per token) */
     uint64_t seg_k_bytes, seg_v_bytes; /* one head's K / V of one token: bytes per element =
                                           seg / head_dim; per token = n_layer * n_head_kv *
                                           (seg_k + seg_v), i.e. 2 * layers * kv_heads *
@@ -9484,11 +9485,15 @@ typedef struct {
     float **k_mean;          /* per layer: [head][hd], in the rotated domain */
     float **k_smooth;        /* per layer: [head][hd], K's channel factors s (q is divided by s) */
     int32_t recent;          /* quantised K: keys this close to the query are scored exactly */
-    qlm__f16 **rk;           /* per layer: [head][recent][hd] the last keys as stored, before
-                                quantisation (smoothed, rotated, centred), at position % recent */
-    int32_t **rpos;          /* per layer: [recent] the position each rk slot holds, -1 none */
+    qlm__f16 **rk;           /* per layer: [head][recent + QLM__KV_FIRST][hd] keys as stored,
+                                before quantisation (smoothed, rotated, centred): the last ones
+                                at position % recent, the first ones at recent + position */
+    int32_t **rpos;          /* per layer: [recent + QLM__KV_FIRST] the position each slot holds, -1 none */
 } qlm__kv;
 
+#define QLM__KV_RECENT 32     /* default kv->recent (see "Recent keys" at qlm__op_kv_store) */
+#define QLM__KV_RECENT_MAX 4096
+#define QLM__KV_FIRST 4       /* ... and the first keys, kept with them */
 /* The one function that sizes a layer's cache: the planner and the allocator both call it. */
 /* Layout of one layer: K, V (head-major, see qlm__kv_kseg; each padded to 16 bytes), then for H2O the slot
    positions and masses, then for a centred K the per-head means and smoothing factors, then
@@ -9498,9 +9503,11 @@ static size_t qlm__kv_bytes_layer(const qlm__kv *kv, const qlm__kv_layer *L) {
     size_t b = QLM__KV_PAD(kv->row_k * (size_t)L->n_cells) + QLM__KV_PAD(kv->row_v * (size_t)L->n_cells);
     if (L->h2o) b += (sizeof(int32_t) + sizeof(float)) * (size_t)kv->n_head_kv * (size_t)L->n_cells;
     if (kv->center_k) b += 2 * sizeof(float) * (size_t)kv->n_head_kv * (size_t)kv->hd;
-    if (kv->recent > 0 && !L->h2o)
-        b += QLM__KV_PAD(sizeof(qlm__f16) * (size_t)kv->recent * (size_t)kv->n_head_kv * (size_t)kv->hd) +
-             QLM__KV_PAD(sizeof(int32_t) * (size_t)kv->recent);
+    if (kv->recent > 0 && !L->h2o) {
+        size_t slots = (size_t)kv->recent + QLM__KV_FIRST;
+        b += QLM__KV_PAD(sizeof(qlm__f16) * slots * (size_t)kv->n_head_kv * (size_t)kv->hd) +
+             QLM__KV_PAD(sizeof(int32_t) * slots);
+    }
     return QLM__KV_PAD(b);
 }
 /* Head h's K / V segment of cell c in layer il. A layer's cache is head-major (every cell of
@@ -9860,23 +9867,24 @@ static void qlm__kv_put(qlm__from_float_fn quant, const float *x, uint8_t *dst, 
     quant(x, dst, hd);
 }
 
-/* Recent keys. A 4-bit K costs most where attention looks hardest: at the last few tokens.
-   So a quantised K also keeps its last kv->recent keys in F16, in a ring per layer (slot =
-   position % recent, tagged with the position it holds), and attention scores the keys within
-   `recent` of the query from there instead of from their codes (KIVI keeps such a residual
-   too). Measured on SmolLM2-135M, q4 K with f16 V, 4 x 2048 tokens, mean KLD vs f16: 0.0229
-   without, 0.0115 with 16, 0.0093 with 64, 0.0085 with 256 exact keys; the default is 32.
+/* Recent keys. A 4-bit K costs most where attention looks hardest: at the last few tokens
+   and at the first (the attention sink). So a quantised K also keeps its last kv->recent keys
+   in F16, in a ring per layer (slot = position % recent, tagged with the position it holds),
+   and its first QLM__KV_FIRST keys in the slots after the ring; attention scores those keys
+   from there instead of from their codes (KIVI keeps such a residual of recent keys too).
+   Measured on SmolLM2-135M, q4 K with f16 V, 4 x 2048 tokens, mean KLD vs f16: 0.0229
+   without, 0.0115 with 16, 0.0093 with 64, 0.0085 with 256 recent keys; with 32 (the
+   default) 0.0099, and with the first key too 0.0058 (the first four: 0.0058).
    The batch's own keys come from ex->kbatch (written by KV_STORE), older ones from the ring.
    The ring takes a batch's keys after its attention has read the older ones (a barrier at the
    end of ATTN), except the first key, which takes the slot of a position `recent` back, one
    that no query of the batch needs; a decode step (one token) therefore needs no barrier.
+   The first keys are written by KV_STORE at once (no query reads their slots before).
    A slot is used only when its tag matches, so a truncated or restarted cache falls back to
    the codes until the ring has refilled. */
-#define QLM__KV_RECENT 32
-#define QLM__KV_RECENT_MAX 4096
-static void qlm__kv_recent_put(qlm__kv *kv, int layer, int64_t h, int32_t pos, const qlm__f16 *k) {
-    int32_t slot = pos % kv->recent;
-    memcpy(kv->rk[layer] + ((size_t)h * (size_t)kv->recent + (size_t)slot) * (size_t)kv->hd, k,
+static void qlm__kv_recent_put(qlm__kv *kv, int layer, int64_t h, int32_t pos, const qlm__f16 *k, int first) {
+    int32_t slot = first ? kv->recent + pos : pos % kv->recent;
+    memcpy(kv->rk[layer] + ((size_t)h * (size_t)(kv->recent + QLM__KV_FIRST) + (size_t)slot) * (size_t)kv->hd, k,
            (size_t)kv->hd * sizeof(qlm__f16));
     if (h == 0) kv->rpos[layer][slot] = pos;
 }
@@ -9953,7 +9961,8 @@ static void qlm__op_kv_store(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                     qlm__kv_kseg(kv, layer, h, cell), (int)hd, kv->rot_k,
                     kv->center_k ? kv->k_smooth[layer] + h * hd : NULL,
                     kv->center_k ? kv->k_mean[layer] + h * hd : NULL, exact);
-        if (exact && r == 0) qlm__kv_recent_put(kv, layer, h, ex->pos[0], exact); /* see "Recent keys" */
+        if (exact && r == 0) qlm__kv_recent_put(kv, layer, h, ex->pos[0], exact, 0); /* see "Recent keys" */
+        if (exact && ex->pos[r] < QLM__KV_FIRST) qlm__kv_recent_put(kv, layer, h, ex->pos[r], exact, 1);
         qlm__kv_put(ex->kern.kv_quant[kv->type_v], (const float *)QLM__ROW(t->src[1], r) + h * hd,
                     qlm__kv_vseg(kv, layer, h, cell), (int)hd, kv->rot_v, NULL, NULL, NULL);
         if (L->h2o) {
@@ -9998,9 +10007,10 @@ typedef struct {
     float corr_q[QLM__ATT_MAX_GROUP], corr_s[QLM__ATT_MAX_GROUP]; /* for qc and for qs */
 } qlm__att_state;
 
-/* The scores of positions p0.. p0+n-1 that lie within kv->recent of the query, again from
-   their exact keys (see "Recent keys"): the batch's own from ex->kbatch, older ones from the
-   ring where its tag matches. Same F16 score kernel as an F16 cache. */
+/* The scores of positions p0.. p0+n-1 that lie within kv->recent of the query or among the
+   first QLM__KV_FIRST, again from their exact keys (see "Recent keys"): the batch's own from
+   ex->kbatch, older ones from their slots where the tag matches. Same F16 score kernel as an
+   F16 cache. */
 static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int g, int32_t p0, int n,
                             qlm__att_state *st, int64_t off) {
     const qlm__kv *kv = ex->kv;
@@ -10014,12 +10024,14 @@ static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int g, int32
     int w, gi, i;
     src[0] = (const uint8_t *)(ex->kbatch + (size_t)kh * hd); /* [token][head][hd] */
     row[0] = (size_t)kv->n_head_kv * hd * sizeof(qlm__f16);
-    src[1] = (const uint8_t *)(kv->rk[layer] + (size_t)kh * (size_t)R * hd); /* [slot][hd] */
+    src[1] = (const uint8_t *)(kv->rk[layer] + (size_t)kh * (size_t)(R + QLM__KV_FIRST) * hd); /* [slot][hd] */
     row[1] = hd * sizeof(qlm__f16);
-    for (p = QLM__MAX(p0, st->m - R + 1); p < p0 + n; p++) {
+    for (p = p0; p < p0 + n; p++) {
+        int32_t slot = p < QLM__KV_FIRST ? R + p : p % R;
+        if (p <= st->m - R && p >= QLM__KV_FIRST) continue;
         w = p < P0;
-        if (w && tag[p % R] != p) continue;
-        cells[w][cnt[w]] = w ? p % R : p - P0;
+        if (w && tag[slot] != p) continue;
+        cells[w][cnt[w]] = w ? slot : p - P0;
         at[w][cnt[w]++] = p - p0;
     }
     for (w = 0; w < 2; w++) {
@@ -10045,7 +10057,7 @@ static void qlm__att_recent_update(qlm__exec *ex, int layer, int64_t T, int ith,
     qlm__split((T - r0) * nkv, ith, nth, &b, &e);
     for (job = b; job < e; job++) {
         int64_t r = r0 + job / nkv, h = job % nkv;
-        qlm__kv_recent_put(kv, layer, h, ex->pos[r], ex->kbatch + (size_t)(r * nkv + h) * (size_t)kv->hd);
+        qlm__kv_recent_put(kv, layer, h, ex->pos[r], ex->kbatch + (size_t)(r * nkv + h) * (size_t)kv->hd, 0);
     }
 }
 
@@ -10076,7 +10088,8 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
         for (gi = 0; gi < g; gi++)
             for (i = 0; i < n; i++)
                 dot(hd, &st->sc[gi * st->ld + off + i], K + (size_t)cells[i] * kv->seg_k, st->q + (size_t)gi * st->qstride);
-    if (p0 >= 0 && kv->rk[layer] && p0 + n > st->m - kv->recent) qlm__att_recent(ex, layer, kh, g, p0, n, st, off);
+    if (p0 >= 0 && kv->rk[layer] && (p0 + n > st->m - kv->recent || p0 < QLM__KV_FIRST))
+        qlm__att_recent(ex, layer, kh, g, p0, n, st, off);
     for (o = 0; o < (size_t)n * kv->seg_v; o += 64) QLM__PREFETCH(V + ((size_t)cells[0] + QLM__ATT_PF) * kv->seg_v + o);
     ex->kern.att_softmax(g, n, st->sc + off, st->ld, st->corr, scale, st->M, st->S, p, QLM__ATT_BLOCK, f);
     for (gi = 0; gi < g; gi++) {
@@ -10107,13 +10120,14 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     qlm_type qt = qlm__kv_traits[kv->type_k].q_type;
     size_t qstride = qt == QLM_TYPE_F32 ? (size_t)hd * 4 : qlm__row_size(qt, hd);
     float scale, *base = ex->att + (size_t)ith * ex->att_stride, tmp[512];
+    qlm__f16 *qx;
     int32_t cells[QLM__ATT_BLOCK];
     qlm__att_state st;
     memcpy(&scale, &t->p[4], 4);
     st.sc = base;
     st.ld = L->h2o ? L->n_cells : QLM__ATT_BLOCK;
     st.acc = st.sc + (size_t)g * (size_t)st.ld;
-    st.qx = (const qlm__f16 *)(void *)(st.acc + 3 * (size_t)g * hd); /* after acc, qc, qs */
+    qx = (qlm__f16 *)(void *)(st.acc + 3 * (size_t)g * hd); /* after acc, qc, qs: for qc, then for qs */
     st.qstride = qstride;
     if (!L->h2o && T * nkv < 2 * nth) parts = (2 * nth + T * nkv - 1) / (T * nkv);
     n_items = L->h2o ? nkv : T * nkv * parts;
@@ -10155,7 +10169,7 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                     }
                     if (qt == QLM_TYPE_F32) memcpy(dst, tmp, (size_t)hd * 4);
                     else ex->kern.from_float[qt](tmp, dst, hd);
-                    if (!pass && kv->rk[layer]) ex->kern.from_float[QLM_TYPE_F16](tmp, (qlm__f16 *)st.qx + (size_t)gi * hd, hd);
+                    if (kv->rk[layer]) ex->kern.from_float[QLM_TYPE_F16](tmp, qx + (size_t)(pass * g + gi) * hd, hd);
                 }
                 st.M[gi] = -INFINITY;
                 st.S[gi] = 0.0;
@@ -10186,10 +10200,12 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                     int32_t ns = QLM__MIN(L->sinks, m + 1);
                     st.q = delta > 0 ? qs : qc;
                     st.corr = !kv->center_k ? NULL : delta > 0 ? st.corr_s : st.corr_q;
+                    st.qx = delta > 0 ? qx + (size_t)g * hd : qx;
                     for (j = 0; j < ns; j++) cells[j] = j;
-                    if (ns > 0) qlm__att_block(ex, layer, kh, g, cells, ns, -1, scale, &st, 0);
+                    if (ns > 0) qlm__att_block(ex, layer, kh, g, cells, ns, 0, scale, &st, 0);
                 }
                 st.q = qc;
+                st.qx = qx;
                 st.corr = kv->center_k ? st.corr_q : NULL;
                 for (j = lo; j < hi; j += n) {
                     int32_t i, c = qlm__kv_cell(L, j);
@@ -11510,7 +11526,7 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
                 q += 2 * sizeof(float) * nh * (size_t)c->kv.hd;
             }
             if (c->kv.recent > 0 && !L->h2o) {
-                size_t nr = (size_t)c->kv.recent;
+                size_t nr = (size_t)c->kv.recent + QLM__KV_FIRST;
                 c->kv.rk[il] = (qlm__f16 *)(void *)q;
                 q += QLM__KV_PAD(sizeof(qlm__f16) * nr * nh * (size_t)c->kv.hd);
                 c->kv.rpos[il] = (int32_t *)(void *)q;

@@ -836,9 +836,9 @@ static void test_layout(void) {
               kv.rot_k && kv.rot_v, "q8_0 K / q4 V: segments 68 / 40 bytes, rotated");
     for (il = 0, sum = 0; il < 4; il++) sum += qlm__kv_bytes_layer(&kv, &g_L[il]);
     /* a quantised layer may carry small extras (padding, per-head statistics) beyond its cells,
-       and a quantised K its 32 recent keys (F16) with their positions */
-    CHECK(kv.bytes == sum && kv.bytes >= (size_t)4 * (100 * (136 + 80) + 32 * 2 * 64 * 2 + 32 * 4) &&
-              kv.bytes <= (size_t)4 * (100 * (136 + 80) + 32 * 2 * 64 * 2 + 32 * 4 + 4096),
+       and a quantised K its 32 recent and 4 first keys (F16) with their positions */
+    CHECK(kv.bytes == sum && kv.bytes >= (size_t)4 * (100 * (136 + 80) + 36 * 2 * 64 * 2 + 36 * 4) &&
+              kv.bytes <= (size_t)4 * (100 * (136 + 80) + 36 * 2 * 64 * 2 + 36 * 4 + 4096),
           "q8_0 K / q4 V: bytes %zu = the layers' sum, 4 x (100 cells x 216 bytes + the recent keys) and small extras",
           kv.bytes);
     p.no_kv_rot = 1;
@@ -948,7 +948,8 @@ static void test_layout(void) {
     CHECK(layout(&kv, &p) == QLM_OK && !g_L[0].h2o && g_L[0].window == 512 && g_L[5].h2o && g_L[5].n_cells == 116,
           "h2o on gemma-like: local layers keep their window");
 
-    /* recent keys of a quantised K: R x heads x hd halves + R positions per layer, not on H2O */
+    /* recent (and first 4) keys of a quantised K: (R + 4) x heads x hd halves + R + 4 positions
+       per layer, not on H2O */
     fake_hp(4, 8, 2, 64, 0, 0);
     p = qlm_ctx_default_params();
     p.n_ctx = 256;
@@ -958,10 +959,10 @@ static void test_layout(void) {
     CHECK(layout(&kv, &p) == QLM_OK && kv.recent == 0, "kv_recent -1: none");
     sum = kv.bytes;
     p.kv_recent = 0;
-    CHECK(layout(&kv, &p) == QLM_OK && kv.recent == 32 && kv.bytes == sum + 4 * (32 * 2 * 64 * 2 + 32 * 4),
-          "kv_recent 0 = 32: bytes %zu = %zu + 4 layers x (32 x 2 heads x 64 x 2 + 32 x 4)", kv.bytes, sum);
+    CHECK(layout(&kv, &p) == QLM_OK && kv.recent == 32 && kv.bytes == sum + 4 * (36 * 2 * 64 * 2 + 36 * 4),
+          "kv_recent 0 = 32: bytes %zu = %zu + 4 layers x (36 slots (32 recent, 4 first) x 2 heads x 64 x 2 + 36 x 4)", kv.bytes, sum);
     p.kv_recent = 100;
-    CHECK(layout(&kv, &p) == QLM_OK && kv.recent == 100 && kv.bytes == sum + 4 * (100 * 2 * 64 * 2 + 400),
+    CHECK(layout(&kv, &p) == QLM_OK && kv.recent == 100 && kv.bytes == sum + 4 * (104 * 2 * 64 * 2 + 104 * 4),
           "kv_recent 100: bytes %zu", kv.bytes);
     p.kv_evict = QLM_KV_EVICT_H2O;
     p.kv_budget = 64;

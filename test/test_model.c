@@ -457,14 +457,14 @@ static void kv_plan(qlm_model *m) {
               (int)pi.bounded);
         /* every layer grows: per token x n_ctx exactly for f16; a quantised cache may add small
            per-layer extras (row padding, per-head K statistics): at most 2% + 64 KiB, and a
-           quantised K its 32 recent keys in F16 with their positions */
+           quantised K its 32 recent and 4 first keys in F16 with their positions */
         if (pi.bounded)
             CHECK(pi.n_layer_full == 0 && pi.kv_bytes_fixed == pi.kv_bytes, "%s: every layer fixed", k->name);
         else
             CHECK(pi.n_layer_full == 30 && pi.kv_bytes_fixed == 0 &&
                       pi.kv_bytes >= pi.kv_bytes_per_token * (uint64_t)pi.n_ctx &&
                       pi.kv_bytes <= pi.kv_bytes_per_token * (uint64_t)pi.n_ctx * 51 / 50 + 65536 +
-                                         (k->tk != QLM_KV_F16 ? 30 * (32 * 3 * 64 * 2 + 32 * 4) : 0) &&
+                                         (k->tk != QLM_KV_F16 ? 30 * (36 * 3 * 64 * 2 + 36 * 4) : 0) &&
                       (k->tk != QLM_KV_F16 || k->tv != QLM_KV_F16 ||
                        pi.kv_bytes == pi.kv_bytes_per_token * (uint64_t)pi.n_ctx),
                   "%s: every layer grows: %llu vs %llu x %d", k->name, (unsigned long long)pi.kv_bytes,
@@ -577,7 +577,7 @@ static void kv_quality(qlm_model *m) {
     enum { N = 200 };
     typedef struct {
         const char *name;
-        int tk, tv, no_rot;
+        int tk, tv, no_rot, recent;
         double min_agree, min_decisive, max_mse;
         float max_diff;
     } qcase;
@@ -599,21 +599,25 @@ static void kv_quality(qlm_model *m) {
        1 on 2 threads: the range split and merged) agrees on 98.0% with a max |diff| of 1.25 (this
        model amplifies 1-ulp changes; see the golden notes at the top). So q8_0 sits at the floor,
        and the 97% / 90% targets for top-1 agreement cannot be hard limits here: the limits below
-       leave ~2-3 points of margin, and where f16 is decisive (gap >= 1) nothing may flip. */
+       leave ~2-3 points of margin, and where f16 is decisive (gap >= 1) nothing may flip.
+       These cases score every key from its codes (kv_recent -1), so they measure the codes; the
+       last one is the default cache, whose recent and first keys are exact (see kv_recent):
+       measured q4 96.0%, 87/87, 2.20, 0.096 (AVX-512). */
     static const qcase cases[] = {
-        {"q8_0", QLM_KV_Q8_0, QLM_KV_Q8_0, 0, 0.95, 1.0, 0.10, 3.0f},
-        {"fp8", QLM_KV_FP8, QLM_KV_FP8, 0, 0.93, 1.0, 0.15, 3.5f},
-        {"q4", QLM_KV_Q4, QLM_KV_Q4, 0, 0.85, 0.97, 0.8, 8.0f},
-        {"q4 no rotation", QLM_KV_Q4, QLM_KV_Q4, 1, 0.0, 0.0, 1e30, 1e30f},
-        {"q4_0", QLM_KV_Q4_0, QLM_KV_Q4_0, 0, 0.0, 0.0, 1e30, 1e30f},
-        {"q4_0 no rotation", QLM_KV_Q4_0, QLM_KV_Q4_0, 1, 0.0, 0.0, 1e30, 1e30f},
+        {"q8_0", QLM_KV_Q8_0, QLM_KV_Q8_0, 0, -1, 0.95, 1.0, 0.10, 3.0f},
+        {"fp8", QLM_KV_FP8, QLM_KV_FP8, 0, -1, 0.93, 1.0, 0.15, 3.5f},
+        {"q4", QLM_KV_Q4, QLM_KV_Q4, 0, -1, 0.85, 0.97, 0.8, 8.0f},
+        {"q4 no rotation", QLM_KV_Q4, QLM_KV_Q4, 1, -1, 0.0, 0.0, 1e30, 1e30f},
+        {"q4_0", QLM_KV_Q4_0, QLM_KV_Q4_0, 0, -1, 0.0, 0.0, 1e30, 1e30f},
+        {"q4_0 no rotation", QLM_KV_Q4_0, QLM_KV_Q4_0, 1, -1, 0.0, 0.0, 1e30, 1e30f},
+        {"q4 (default)", QLM_KV_Q4, QLM_KV_Q4, 0, 0, 0.90, 1.0, 0.3, 5.0f},
     };
     int32_t toks[1024];
     int n = kv_tokens(m, toks, 1024), nv = qlm_model_n_vocab(m), i, p;
     qlm_ctx_params cp = qlm_ctx_default_params();
     qlm_ctx *c;
     float *ref;
-    double mse[6] = {0};
+    double mse[7] = {0};
     CHECK(n >= N, "text has %d tokens", n);
     if (n < N) return;
     cp.n_ctx = 256;
@@ -630,6 +634,7 @@ static void kv_quality(qlm_model *m) {
         cp.type_k = (qlm_kv_type)k->tk;
         cp.type_v = (qlm_kv_type)k->tv;
         cp.no_kv_rot = k->no_rot;
+        cp.kv_recent = k->recent;
         if (!(c = kv_ctx(m, cp, k->name))) continue;
         CHECK(qlm_decode(c, toks, N, 1) == QLM_OK, "%s decode: %s", k->name, qlm_ctx_errmsg(c));
         for (p = 0; p < N; p++) {
@@ -787,11 +792,11 @@ static float *kv_recent_run(qlm_model *m, qlm_ctx_params cp, const int32_t *firs
 static void kv_recent(qlm_model *m) {
     enum { N0 = 40, N = 120 };
     int32_t toks[1024];
-    int n = kv_tokens(m, toks, 1024), nv = qlm_model_n_vocab(m), i;
+    int n = kv_tokens(m, toks, 1024), nv = qlm_model_n_vocab(m), i, k;
     size_t sz = (size_t)N * (size_t)nv;
     qlm_ctx_params cp = qlm_ctx_default_params();
     float *f16 = NULL, *batch = NULL, *tok = NULL, *seven = NULL, *all = NULL, *none = NULL, d_tok, d_seven;
-    float mse_all, mse_def, mse_none, d_stale = -1;
+    float mse_all, mse_def, mse_none;
     qlm_ctx *x;
     if (n < N0 + N + 60) return;
     cp.n_ctx = 512;
@@ -815,44 +820,51 @@ static void kv_recent(qlm_model *m) {
         mse_none = kv_mse(none, f16, sz);
         CHECK(d_tok <= 1e-4f && d_seven <= 1e-4f, "recent: batches of 64 vs 1 vs 7 differ by %g / %g", (double)d_tok,
               (double)d_seven);
-        /* measured 0.050 with all, 0.175 with none (q8_0's floor on this model is ~0.044, see
-           kv_quality); 32 recent keys gave 0.216 here: one 120-position text is too short to
-           rank them (the mean KLD over 8 x 2048 tokens does: BENCHMARKS.md), so only printed */
+        /* measured 0.050 with all, 0.045 with the default (32 recent + the first 4), 0.175 with
+           none; q8_0's floor on this model is ~0.044 (kv_quality). (32 recent keys without the
+           first ones gave 0.216 here: on one short text the sink key decides.) */
         CHECK(mse_all < 0.4f * mse_none, "recent: every key recent, q4 K vs f16 mean squared %.5f, none recent %.5f",
               (double)mse_all, (double)mse_none);
-        CHECK(max_abs_diff(batch, none, sz) > 0.0f, "recent: 32 recent keys change nothing");
-        printf("kv recent (q4 K, f16 V, %d positions after %d): logits mean squared vs f16 %.5f with no recent keys, "
-               "%.5f with 32, %.5f with all; batches of 64 vs 1 vs 7 max diff %g / %g\n", N, N0, (double)mse_none,
+        CHECK(mse_def < 0.5f * mse_none, "recent: default, q4 K vs f16 mean squared %.5f, none recent %.5f",
+              (double)mse_def, (double)mse_none);
+        printf("kv recent (q4 K, f16 V, %d positions after %d): logits mean squared vs f16 %.5f with no exact keys, "
+               "%.5f with 32 recent + 4 first, %.5f with all; batches of 64 vs 1 vs 7 max diff %g / %g\n", N, N0, (double)mse_none,
                (double)mse_def, (double)mse_all, (double)d_tok, (double)d_seven);
     }
     /* stale slots: decode 30 tokens, drop them, go on; whichever 30 were dropped (their keys
-       are still in the ring, under positions that the new tokens take), the logits are the same */
+       are still in the slots, under positions that the new tokens take), the logits are the
+       same. Dropped back to N0 (the ring) and to 2 (the first keys' slots too). */
     cp.kv_recent = 0;
     free(tok);
-    tok = NULL;
-    for (i = 0; i < 2; i++) {
-        float *rows = (float *)malloc((size_t)30 * (size_t)nv * sizeof(float));
-        int k;
-        if (!rows || !(x = kv_ctx(m, cp, "recent: truncation"))) {
-            free(rows);
-            break;
+    for (k = 0; k < 2; k++) {
+        int keep = k ? 2 : N0;
+        float d = -1;
+        tok = NULL;
+        for (i = 0; i < 2; i++) {
+            float *rows = (float *)malloc((size_t)30 * (size_t)nv * sizeof(float));
+            int j;
+            if (!rows || !(x = kv_ctx(m, cp, "recent: truncation"))) {
+                free(rows);
+                break;
+            }
+            CHECK(qlm_decode(x, toks, N0, 0) == QLM_OK && qlm_decode(x, toks + 100 + 50 * i, 30, 0) == QLM_OK &&
+                      qlm_ctx_truncate(x, keep) == QLM_OK && qlm_ctx_n_past(x) == keep,
+                  "recent: decode, truncate to %d", keep);
+            for (j = 0; j < 30; j++) {
+                CHECK(qlm_decode(x, toks + N0 + 30 + j, 1, 0) == QLM_OK, "recent: decode after truncate");
+                memcpy(rows + (size_t)j * nv, qlm_logits(x, 0), (size_t)nv * sizeof(float));
+            }
+            qlm_ctx_free(x);
+            if (i == 0) tok = rows;
+            else {
+                d = max_abs_diff(tok, rows, (size_t)30 * nv);
+                free(rows);
+            }
         }
-        CHECK(qlm_decode(x, toks, N0, 0) == QLM_OK && qlm_decode(x, toks + 100 + 50 * i, 30, 0) == QLM_OK &&
-                  qlm_ctx_truncate(x, N0) == QLM_OK && qlm_ctx_n_past(x) == N0,
-              "recent: decode, truncate");
-        for (k = 0; k < 30; k++) {
-            CHECK(qlm_decode(x, toks + N0 + 30 + k, 1, 0) == QLM_OK, "recent: decode after truncate");
-            memcpy(rows + (size_t)k * nv, qlm_logits(x, 0), (size_t)nv * sizeof(float));
-        }
-        qlm_ctx_free(x);
-        if (i == 0) tok = rows;
-        else {
-            d_stale = max_abs_diff(tok, rows, (size_t)30 * nv);
-            free(rows);
-        }
+        CHECK(d == 0.0f, "recent: after truncation to %d the dropped tokens' keys changed the logits by %g", keep,
+              (double)d);
+        free(tok);
     }
-    CHECK(d_stale == 0.0f, "recent: after truncation the dropped tokens' keys changed the logits by %g", (double)d_stale);
-    free(tok);
     free(f16);
     free(batch);
     free(seven);
