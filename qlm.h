@@ -9494,6 +9494,10 @@ typedef struct {
 #define QLM__KV_RECENT 32     /* default kv->recent (see "Recent keys" at qlm__op_kv_store) */
 #define QLM__KV_RECENT_MAX 4096
 #define QLM__KV_FIRST 4       /* ... and the first keys, kept with them */
+/* Exact-key slots per layer and head: the recent ring, then the first keys (0: none). */
+static size_t qlm__kv_exact_slots(const qlm__kv *kv) {
+    return kv->recent > 0 ? (size_t)kv->recent + QLM__KV_FIRST : 0;
+}
 /* The one function that sizes a layer's cache: the planner and the allocator both call it. */
 /* Layout of one layer: K, V (head-major, see qlm__kv_kseg; each padded to 16 bytes), then for H2O the slot
    positions and masses, then for a centred K the per-head means and smoothing factors, then
@@ -9503,11 +9507,9 @@ static size_t qlm__kv_bytes_layer(const qlm__kv *kv, const qlm__kv_layer *L) {
     size_t b = QLM__KV_PAD(kv->row_k * (size_t)L->n_cells) + QLM__KV_PAD(kv->row_v * (size_t)L->n_cells);
     if (L->h2o) b += (sizeof(int32_t) + sizeof(float)) * (size_t)kv->n_head_kv * (size_t)L->n_cells;
     if (kv->center_k) b += 2 * sizeof(float) * (size_t)kv->n_head_kv * (size_t)kv->hd;
-    if (kv->recent > 0 && !L->h2o) {
-        size_t slots = (size_t)kv->recent + QLM__KV_FIRST;
-        b += QLM__KV_PAD(sizeof(qlm__f16) * slots * (size_t)kv->n_head_kv * (size_t)kv->hd) +
-             QLM__KV_PAD(sizeof(int32_t) * slots);
-    }
+    if (kv->recent > 0 && !L->h2o)
+        b += QLM__KV_PAD(sizeof(qlm__f16) * qlm__kv_exact_slots(kv) * (size_t)kv->n_head_kv * (size_t)kv->hd) +
+             QLM__KV_PAD(sizeof(int32_t) * qlm__kv_exact_slots(kv));
     return QLM__KV_PAD(b);
 }
 /* Head h's K / V segment of cell c in layer il. A layer's cache is head-major (every cell of
@@ -9884,7 +9886,7 @@ static void qlm__kv_put(qlm__from_float_fn quant, const float *x, uint8_t *dst, 
    the codes until the ring has refilled. */
 static void qlm__kv_recent_put(qlm__kv *kv, int layer, int64_t h, int32_t pos, const qlm__f16 *k, int first) {
     int32_t slot = first ? kv->recent + pos : pos % kv->recent;
-    memcpy(kv->rk[layer] + ((size_t)h * (size_t)(kv->recent + QLM__KV_FIRST) + (size_t)slot) * (size_t)kv->hd, k,
+    memcpy(kv->rk[layer] + ((size_t)h * qlm__kv_exact_slots(kv) + (size_t)slot) * (size_t)kv->hd, k,
            (size_t)kv->hd * sizeof(qlm__f16));
     if (h == 0) kv->rpos[layer][slot] = pos;
 }
@@ -10024,7 +10026,7 @@ static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int g, int32
     int w, gi, i;
     src[0] = (const uint8_t *)(ex->kbatch + (size_t)kh * hd); /* [token][head][hd] */
     row[0] = (size_t)kv->n_head_kv * hd * sizeof(qlm__f16);
-    src[1] = (const uint8_t *)(kv->rk[layer] + (size_t)kh * (size_t)(R + QLM__KV_FIRST) * hd); /* [slot][hd] */
+    src[1] = (const uint8_t *)(kv->rk[layer] + (size_t)kh * qlm__kv_exact_slots(kv) * hd); /* [slot][hd] */
     row[1] = hd * sizeof(qlm__f16);
     for (p = p0; p < p0 + n; p++) {
         int32_t slot = p < QLM__KV_FIRST ? R + p : p % R;
@@ -11526,7 +11528,7 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
                 q += 2 * sizeof(float) * nh * (size_t)c->kv.hd;
             }
             if (c->kv.recent > 0 && !L->h2o) {
-                size_t nr = (size_t)c->kv.recent + QLM__KV_FIRST;
+                size_t nr = qlm__kv_exact_slots(&c->kv);
                 c->kv.rk[il] = (qlm__f16 *)(void *)q;
                 q += QLM__KV_PAD(sizeof(qlm__f16) * nr * nh * (size_t)c->kv.hd);
                 c->kv.rpos[il] = (int32_t *)(void *)q;
