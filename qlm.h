@@ -9989,9 +9989,11 @@ static void qlm__rope_back(float *x, int hd, const qlm__hparams *hp, int32_t del
     }
 }
 
-/* Attention state of the g query heads that share one KV head: running max, sum, output. */
+/* Attention state of the query heads that share one KV head, for nq queries (rows of the
+   batch) at once: head h = t * g1 + gi is query t's head gi. Running max, sum, output. */
 #define QLM__ATT_BLOCK 32
-#define QLM__ATT_MAX_GROUP 64
+#define QLM__ATT_MAX_GROUP 64 /* heads in one state: g1 * nq */
+#define QLM__ATT_TILE 8       /* queries per tile in a batch (see qlm__op_attn) */
 #ifndef QLM__ATT_PF
 #define QLM__ATT_PF 128 /* cells ahead that qlm__att_block prefetches */
 #endif
@@ -10005,19 +10007,29 @@ typedef struct {
     size_t qstride;
     const float *corr;    /* g values added to the scores: q . c of the centred K (or NULL) */
     const qlm__f16 *qx;   /* g prepared q in F16 (hd apart), for the recent keys */
-    int32_t m;            /* the query's position */
+    int g1, nq;           /* query heads per query, queries */
+    int32_t m[QLM__ATT_MAX_GROUP];  /* each query's position: later cells are masked */
+    int32_t lo[QLM__ATT_MAX_GROUP]; /* and its first (window): earlier cells are masked */
     float corr_q[QLM__ATT_MAX_GROUP], corr_s[QLM__ATT_MAX_GROUP]; /* for qc and for qs */
 } qlm__att_state;
 
-/* The scores of positions p0.. p0+n-1 that lie within kv->recent of the query or among the
+/* Queries per tile for g query heads per KV head */
+static int qlm__att_tq(int g) {
+    return QLM__MAX(1, QLM__MIN(QLM__ATT_TILE, QLM__ATT_MAX_GROUP / g));
+}
+
+/* The scores of positions p0.. p0+n-1 that lie within kv->recent of query t or among the
    first QLM__KV_FIRST, again from their exact keys (see "Recent keys"): the batch's own from
    ex->kbatch, older ones from their slots where the tag matches. Same F16 score kernel as an
    F16 cache. */
-static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int g, int32_t p0, int n,
+static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int t, int32_t p0, int n,
                             qlm__att_state *st, int64_t off) {
     const qlm__kv *kv = ex->kv;
     const int32_t R = kv->recent, P0 = ex->pos[0], *tag = kv->rpos[layer];
     const size_t hd = (size_t)kv->hd;
+    const int g = st->g1;
+    const qlm__f16 *qx = st->qx + (size_t)t * (size_t)g * hd;
+    float *out = st->sc + (size_t)t * (size_t)g * (size_t)st->ld;
     qlm__kv_scores_fn scores = hd % 32 == 0 ? ex->kern.kv_scores[QLM_KV_F16] : NULL;
     const uint8_t *src[2];
     size_t row[2];
@@ -10030,7 +10042,7 @@ static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int g, int32
     row[1] = hd * sizeof(qlm__f16);
     for (p = p0; p < p0 + n; p++) {
         int32_t slot = p < QLM__KV_FIRST ? R + p : p % R;
-        if (p <= st->m - R && p >= QLM__KV_FIRST) continue;
+        if (p <= st->m[t] - R && p >= QLM__KV_FIRST) continue;
         w = p < P0;
         if (w && tag[slot] != p) continue;
         cells[w][cnt[w]] = w ? slot : p - P0;
@@ -10038,14 +10050,14 @@ static void qlm__att_recent(const qlm__exec *ex, int layer, int kh, int g, int32
     }
     for (w = 0; w < 2; w++) {
         if (!cnt[w]) continue;
-        if (scores) scores((int)hd, cnt[w], g, src[w], row[w], cells[w], st->qx, hd * sizeof(qlm__f16), sc, QLM__ATT_BLOCK);
+        if (scores) scores((int)hd, cnt[w], g, src[w], row[w], cells[w], qx, hd * sizeof(qlm__f16), sc, QLM__ATT_BLOCK);
         else
             for (gi = 0; gi < g; gi++)
                 for (i = 0; i < cnt[w]; i++)
                     ex->kern.kv_dot[QLM_KV_F16]((int)hd, &sc[gi * QLM__ATT_BLOCK + i], src[w] + (size_t)cells[w][i] * row[w],
-                                                st->qx + (size_t)gi * hd);
+                                                qx + (size_t)gi * hd);
         for (gi = 0; gi < g; gi++)
-            for (i = 0; i < cnt[w]; i++) st->sc[gi * st->ld + off + at[w][i]] = sc[gi * QLM__ATT_BLOCK + i];
+            for (i = 0; i < cnt[w]; i++) out[gi * st->ld + off + at[w][i]] = sc[gi * QLM__ATT_BLOCK + i];
     }
 }
 
@@ -10066,7 +10078,10 @@ static void qlm__att_recent_update(qlm__exec *ex, int layer, int64_t T, int ith,
 /* One block of cached tokens (cells[0..n)) into the state: scores, online-softmax update
    (rescale what was summed when the maximum grows), V accumulated through the axpy kernel.
    Scores are kept at sc[gi * ld + off + i] (H2O reads them back). p0 >= 0: the cells hold
-   positions p0, p0+1, ..., and those near the query are scored from their exact keys. */
+   positions p0, p0+1, ..., those near a query are scored from their exact keys, and those
+   outside a query's [lo, m] get -inf for its heads: for them the block is the shorter block of
+   its own cells, to the bit (p = 0 adds exact zeros), or no block at all if none is left (f = 1,
+   p = 0: the softmax kernels give 0 for the NaN of -inf - -inf). */
 static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const int32_t *cells,
                            int n, int32_t p0, float scale, qlm__att_state *st, int64_t off) {
     const qlm__kv *kv = ex->kv;
@@ -10076,7 +10091,7 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
     qlm__kv_accum_fn accum = kv->hd % 32 == 0 ? ex->kern.kv_accum[kv->type_v] : NULL;
     const uint8_t *K = qlm__kv_kseg(kv, layer, kh, 0), *V = qlm__kv_vseg(kv, layer, kh, 0);
     float p[QLM__ATT_MAX_GROUP * QLM__ATT_BLOCK];
-    int hd = kv->hd, gi, i;
+    int hd = kv->hd, gi, i, t;
     float f[QLM__ATT_MAX_GROUP];
     size_t o;
     /* The cache is read once, in cell order, in short blocks that the hardware's stream
@@ -10090,8 +10105,14 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
         for (gi = 0; gi < g; gi++)
             for (i = 0; i < n; i++)
                 dot(hd, &st->sc[gi * st->ld + off + i], K + (size_t)cells[i] * kv->seg_k, st->q + (size_t)gi * st->qstride);
-    if (p0 >= 0 && kv->rk[layer] && (p0 + n > st->m - kv->recent || p0 < QLM__KV_FIRST))
-        qlm__att_recent(ex, layer, kh, g, p0, n, st, off);
+    for (t = 0; p0 >= 0 && t < st->nq; t++) {
+        int a = QLM__MAX(0, st->lo[t] - p0), z = (int)QLM__MIN(n, st->m[t] + 1 - p0), h;
+        if (kv->rk[layer] && z > a && (p0 + z > st->m[t] - kv->recent || p0 + a < QLM__KV_FIRST))
+            qlm__att_recent(ex, layer, kh, t, p0 + a, z - a, st, off + a);
+        for (h = t * st->g1; (a > 0 || z < n) && h < (t + 1) * st->g1; h++)
+            for (i = 0; i < n; i++)
+                if (i < a || i >= z) st->sc[h * st->ld + off + i] = -INFINITY;
+    }
     for (o = 0; o < (size_t)n * kv->seg_v; o += 64) QLM__PREFETCH(V + ((size_t)cells[0] + QLM__ATT_PF) * kv->seg_v + o);
     ex->kern.att_softmax(g, n, st->sc + off, st->ld, st->corr, scale, st->M, st->S, p, QLM__ATT_BLOCK, f);
     for (gi = 0; gi < g; gi++) {
@@ -10105,10 +10126,16 @@ static void qlm__att_block(const qlm__exec *ex, int layer, int kh, int g, const 
 }
 
 /* Causal attention of the batch's queries over the cache, reading it in its own type. p: [0]
-   layer, [1] n_head, [2] n_head_kv, [3] head_dim, [4] scale bits. A work item is one query
-   token, one KV head (its g query heads together, so each cached segment is read once for all
-   of them) and one part of the cached range; when there are fewer items than 2x the threads
-   (decode), the range is split and the parts are merged after a barrier (as flash-decoding).
+   layer, [1] n_head, [2] n_head_kv, [3] head_dim, [4] scale bits. A work item is one KV head
+   (its g query heads together, so each cached segment is read once for all of them), a tile of
+   up to QLM__ATT_TILE consecutive query tokens of a batch (one token when the layer has sinks
+   or H2O, or in decode) and one part of the cached range; when there are fewer items than 2x
+   the threads (decode), the range is split and the parts are merged after a barrier (as
+   flash-decoding). Items go to the threads in turn, as a causal batch's later rows cost more.
+   A tile reads every block once for its g x nq heads, each query masked to its own range, and
+   blocks end at multiples of QLM__ATT_BLOCK positions, so a query's sums are the same to the
+   bit whatever tile it is in (see qlm__att_block): prefill, decode one token at a time and
+   any batch size give the same logits.
    The q side follows llama.cpp's non-fused path for an F16 cache (q rounded to F16, softmax
    sums in double across blocks, in float lanes within one as llama.cpp's vector softmax does,
    probabilities not rounded): measured on Gemma 3, rounding the probabilities
@@ -10118,44 +10145,55 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     int layer = t->p[0], nh = t->p[1], nkv = t->p[2], hd = t->p[3], g = nh / nkv, gi;
     const qlm__kv *kv = ex->kv;
     const qlm__kv_layer *L = &kv->L[layer];
-    int64_t T = qlm__rows(ex, t), job, b, e, n_items, parts = 1;
+    int64_t T = qlm__rows(ex, t), job, b, e, n_items, parts = 1, tq = 1;
     qlm_type qt = qlm__kv_traits[kv->type_k].q_type;
     size_t qstride = qt == QLM_TYPE_F32 ? (size_t)hd * 4 : qlm__row_size(qt, hd);
     float scale, *base = ex->att + (size_t)ith * ex->att_stride, tmp[512];
-    qlm__f16 *qx;
     int32_t cells[QLM__ATT_BLOCK];
     qlm__att_state st;
     memcpy(&scale, &t->p[4], 4);
     st.sc = base;
     st.ld = L->h2o ? L->n_cells : QLM__ATT_BLOCK;
-    st.acc = st.sc + (size_t)g * (size_t)st.ld;
-    qx = (qlm__f16 *)(void *)(st.acc + 3 * (size_t)g * hd); /* after acc, qc, qs: for qc, then for qs */
     st.qstride = qstride;
+    st.g1 = g;
     if (!L->h2o && T * nkv < 2 * nth) parts = (2 * nth + T * nkv - 1) / (T * nkv);
-    n_items = L->h2o ? nkv : T * nkv * parts;
-    qlm__split(n_items, ith, nth, &b, &e);
-    for (job = b; job < e; job++) {
+    if (!L->h2o && !L->sinks && parts == 1) tq = qlm__att_tq(g);
+    n_items = L->h2o ? nkv : (T + tq - 1) / tq * nkv * parts;
+    for (job = ith; job < n_items; job += nth) {
         int kh = (int)(L->h2o ? job : job / parts % nkv);
-        int64_t part = L->h2o ? 0 : job % parts, r, r0 = L->h2o ? 0 : job / parts / nkv;
-        int64_t r1 = L->h2o ? T : r0 + 1;
-        for (r = r0; r < r1; r++) {
-            int32_t m = ex->pos[r], lo, hi, delta = 0, j, n;
-            int pass, d;
-            uint8_t *qc = (uint8_t *)(st.acc + (size_t)g * hd), *qs = qc + (size_t)g * qstride;
-            /* the range of this item: sinks (part 0 only), then its share of lo..m */
-            lo = L->window > 0 ? QLM__MAX(L->sinks, m - L->window + 1) : 0;
-            if (L->sinks > 0 && m > L->sinks + L->window - 1) delta = m - (L->sinks + L->window - 1);
-            hi = m + 1;
+        int64_t part = L->h2o ? 0 : job % parts, r, r0 = L->h2o ? 0 : job / parts / nkv * tq;
+        int64_t r1 = L->h2o ? T : QLM__MIN(T, r0 + tq);
+        for (r = r0; r < r1; r += st.nq) {
+            int32_t lo = 0, hi = 0, delta = 0, j, n;
+            int pass, d, ti, G, h;
+            uint8_t *qc, *qs;
+            qlm__f16 *qx;
+            st.nq = L->h2o ? 1 : (int)(r1 - r0);
+            G = g * st.nq;
+            st.acc = st.sc + (size_t)G * (size_t)st.ld;
+            qc = (uint8_t *)(st.acc + (size_t)G * hd);
+            qs = qc + (size_t)G * qstride;
+            qx = (qlm__f16 *)(void *)(st.acc + 3 * (size_t)G * hd); /* after acc, qc, qs: for qc, then for qs */
+            /* the range: sinks (part 0 only), then this part's share of lo..hi, the tile's union */
+            for (ti = 0; ti < st.nq; ti++) {
+                int32_t m = ex->pos[r + ti];
+                st.m[ti] = m;
+                st.lo[ti] = L->window > 0 ? QLM__MAX(L->sinks, m - L->window + 1) : 0;
+                if (ti == 0 || st.lo[ti] < lo) lo = st.lo[ti];
+                if (ti == 0 || m + 1 > hi) hi = m + 1;
+            }
+            if (st.nq == 1) st.lo[0] = 0; /* one query: the ranges below are its own (sinks too) */
+            if (L->sinks > 0 && st.m[0] > L->sinks + L->window - 1) delta = st.m[0] - (L->sinks + L->window - 1);
             if (parts > 1) {
                 int64_t per = (hi - lo + parts - 1) / parts;
                 int32_t a = (int32_t)QLM__MIN(hi, lo + per * part);
                 hi = (int32_t)QLM__MIN(hi, a + per);
                 lo = a;
             }
-            for (gi = 0; gi < g; gi++) {
-                const float *q = (const float *)QLM__ROW(t->src[0], r) + (size_t)(kh * g + gi) * hd;
+            for (h = 0; h < G; h++) {
+                const float *q = (const float *)QLM__ROW(t->src[0], r + h / g) + (size_t)(kh * g + h % g) * hd;
                 for (pass = 0; pass < (delta > 0 && part == 0 ? 2 : 1); pass++) {
-                    uint8_t *dst = (pass ? qs : qc) + (size_t)gi * qstride;
+                    uint8_t *dst = (pass ? qs : qc) + (size_t)h * qstride;
                     memcpy(tmp, q, (size_t)hd * 4);
                     if (pass) qlm__rope_back(tmp, hd, ex->hp, delta);
                     if (kv->center_k) { /* K's smoothing, undone on q (see KV_STORE) */
@@ -10167,19 +10205,18 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                         const float *c = kv->k_mean[layer] + (size_t)kh * hd;
                         float sum = 0.0f;
                         for (d = 0; d < hd; d++) sum += tmp[d] * c[d];
-                        (pass ? st.corr_s : st.corr_q)[gi] = sum;
+                        (pass ? st.corr_s : st.corr_q)[h] = sum;
                     }
                     if (qt == QLM_TYPE_F32) memcpy(dst, tmp, (size_t)hd * 4);
                     else ex->kern.from_float[qt](tmp, dst, hd);
-                    if (kv->rk[layer]) ex->kern.from_float[QLM_TYPE_F16](tmp, qx + (size_t)(pass * g + gi) * hd, hd);
+                    if (kv->rk[layer]) ex->kern.from_float[QLM_TYPE_F16](tmp, qx + (size_t)(pass * G + h) * hd, hd);
                 }
-                st.M[gi] = -INFINITY;
-                st.S[gi] = 0.0;
+                st.M[h] = -INFINITY;
+                st.S[h] = 0.0;
             }
-            st.m = m;
-            memset(st.acc, 0, (size_t)g * hd * sizeof(float));
+            memset(st.acc, 0, (size_t)G * hd * sizeof(float));
             if (L->h2o) { /* every slot in use; the batch's own later tokens are masked */
-                int32_t n_slots = kv->n_used[layer] + (int32_t)T;
+                int32_t n_slots = kv->n_used[layer] + (int32_t)T, m = st.m[0];
                 const int32_t *sp = kv->slot_pos[layer] + (size_t)kh * L->n_cells;
                 st.q = qc;
                 st.corr = kv->center_k ? st.corr_q : NULL;
@@ -10199,7 +10236,7 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                 }
             } else {
                 if (part == 0 && L->sinks > 0) { /* sinks, with q turned back by delta */
-                    int32_t ns = QLM__MIN(L->sinks, m + 1);
+                    int32_t ns = QLM__MIN(L->sinks, st.m[0] + 1);
                     st.q = delta > 0 ? qs : qc;
                     st.corr = !kv->center_k ? NULL : delta > 0 ? st.corr_s : st.corr_q;
                     st.qx = delta > 0 ? qx + (size_t)g * hd : qx;
@@ -10209,12 +10246,12 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                 st.q = qc;
                 st.qx = qx;
                 st.corr = kv->center_k ? st.corr_q : NULL;
-                for (j = lo; j < hi; j += n) {
+                for (j = lo; j < hi; j += n) { /* blocks end at multiples of QLM__ATT_BLOCK (from lo in a part) */
                     int32_t i, c = qlm__kv_cell(L, j);
-                    n = QLM__MIN(QLM__ATT_BLOCK, hi - j);
+                    n = QLM__MIN(QLM__ATT_BLOCK - (parts > 1 ? j - lo : j) % QLM__ATT_BLOCK, hi - j);
                     for (i = 0; i < n; i++, c++) /* consecutive positions: the ring wraps to sinks */
                         cells[i] = c == L->n_cells ? (c = L->sinks) : c;
-                    qlm__att_block(ex, layer, kh, g, cells, n, j, scale, &st, 0);
+                    qlm__att_block(ex, layer, kh, G, cells, n, j, scale, &st, 0);
                 }
             }
             if (parts > 1) { /* keep the partial state for the merge */
@@ -10226,10 +10263,10 @@ static void qlm__op_attn(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
                 }
                 continue;
             }
-            for (gi = 0; gi < g; gi++) {
-                float *out = (float *)QLM__ROW(t, r) + (size_t)(kh * g + gi) * hd;
-                const float *acc = st.acc + (size_t)gi * hd;
-                float inv = st.S[gi] > 0 ? (float)(1.0 / st.S[gi]) : 0.0f;
+            for (h = 0; h < G; h++) {
+                float *out = (float *)QLM__ROW(t, r + h / g) + (size_t)(kh * g + h % g) * hd;
+                const float *acc = st.acc + (size_t)h * hd;
+                float inv = st.S[h] > 0 ? (float)(1.0 / st.S[h]) : 0.0f;
                 for (d = 0; d < hd; d++) out[d] = acc[d] * inv;
                 if (kv->rot_v) qlm__hadamard(out, hd, 1);
             }
@@ -11573,7 +11610,8 @@ QLM_API qlm_status qlm_ctx_new(qlm_model *m, qlm_ctx_params par, qlm_ctx **out) 
         size_t g = (size_t)(hp->n_head / hp->n_head_kv), ld = QLM__ATT_BLOCK;
         for (il = 0; il < hp->n_layer; il++)
             if (c->kv.L[il].h2o && (size_t)c->kv.L[il].n_cells > ld) ld = (size_t)c->kv.L[il].n_cells;
-        c->ex.att_stride = g * ld + 4 * g * (size_t)hp->head_dim + 16;
+        size_t G = g * (size_t)qlm__att_tq((int)g); /* heads of one tile */
+        c->ex.att_stride = QLM__MAX(g * ld, G * QLM__ATT_BLOCK) + 4 * G * (size_t)hp->head_dim + 16;
         c->ex.att = (float *)qlm__calloc((size_t)par.n_threads * c->ex.att_stride, sizeof(float));
         c->ex.att_part = (float *)qlm__calloc(4 * (size_t)par.n_threads * g * (size_t)(hp->head_dim + 2),
                                               sizeof(float));

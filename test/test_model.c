@@ -1009,6 +1009,51 @@ static void kv_h2o(qlm_model *m, const float *full64) {
     qlm_ctx_free(c);
 }
 
+/* Attention tiles (qlm__op_attn): a batch's queries go through the cache QLM__ATT_TILE at a time,
+   each masked to its own range, with blocks that end at the same positions. So a batch gives
+   the same logits as one token at a time, to the bit: full attention, a window whose first
+   position is not a multiple of the block (45: every tile's queries start in different
+   blocks), and a quantised K with its exact recent keys (the first 36 tokens in one batch in
+   both: they set K's smoothing). One thread, so a single token's range
+   is not split into parts (which sums in another order). */
+static void att_tiles(qlm_model *m) {
+    enum { N = 100 };
+    static const struct { const char *what; int swa; qlm_kv_type k; } cases[] = {
+        {"f16", 0, QLM_KV_F16}, {"f16, swa 45", 45, QLM_KV_F16}, {"q4 K (recent keys exact)", 0, QLM_KV_Q4}};
+    int32_t toks[1024];
+    int n = kv_tokens(m, toks, 1024), nv = qlm_model_n_vocab(m), p, k;
+    if (n < N) return;
+    for (k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        qlm_ctx_params cp = qlm_ctx_default_params();
+        qlm_ctx *a, *b;
+        float *rows;
+        cp.n_ctx = 256;
+        cp.n_batch = 64;
+        cp.n_threads = 1;
+        cp.swa = cases[k].swa;
+        cp.type_k = cases[k].k;
+        if (!(a = kv_ctx(m, cp, cases[k].what))) continue;
+        if (!(b = kv_ctx(m, cp, cases[k].what))) {
+            qlm_ctx_free(a);
+            continue;
+        }
+        CHECK(qlm_decode(a, toks, 36, 0) == QLM_OK && qlm_decode(a, toks + 36, 64, 1) == QLM_OK,
+              "tiles %s: batch: %s", cases[k].what, qlm_ctx_errmsg(a));
+        rows = kv_rows(a, nv, 64);
+        CHECK(qlm_decode(b, toks, 36, 0) == QLM_OK, "tiles %s: first batch", cases[k].what); /* K's smoothing */
+        for (p = 36; p < N; p++) {
+            CHECK(qlm_decode(b, toks + p, 1, 1) == QLM_OK, "tiles %s: token %d", cases[k].what, p);
+            if (rows && memcmp(qlm_logits(b, 0), rows + (size_t)(p - 36) * nv, (size_t)nv * sizeof(float))) break;
+        }
+        CHECK(rows && p == N, "tiles %s: position %d differs between a batch and one token at a time (max diff %g)",
+              cases[k].what, p, rows && p < N ? (double)max_abs_diff(qlm_logits(b, 0), rows + (size_t)(p - 36) * nv, (size_t)nv) : 0.0);
+        free(rows);
+        qlm_ctx_free(a);
+        qlm_ctx_free(b);
+    }
+    printf("attention tiles: a batch of 64 after 36 tokens equals one token at a time, to the bit (f16, swa 45, q4 K)\n");
+}
+
 static void kvcache(qlm_model *m) {
     int32_t toks[1024];
     int n = kv_tokens(m, toks, 1024);
@@ -1020,6 +1065,7 @@ static void kvcache(qlm_model *m) {
     kv_quality(m);
     kv_recent(m);
     kv_window(m);
+    att_tiles(m);
     cp.n_ctx = 512;
     cp.n_batch = 64;
     if (n >= 128 && (full = kv_ctx(m, cp, "full attention, n_batch 64")) != NULL) {
