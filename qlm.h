@@ -4624,8 +4624,9 @@ static QLM__AVX512 void qlm__att_softmax_avx512(int g, int n, float *s, int64_t 
    or q4_0 cache, one 32-element block of every cell at a time: the cells' block scales are
    folded into the probabilities first (pd = p * d, 16 cells per multiply), so a cell costs two
    code conversions (16 elements each) and one FMA per head and half-block with pd broadcast
-   from memory; up to 4 heads' accumulators (8 zmm) stay in registers while the cells stream
-   by. q4_0's offset 8 is taken off the integer codes; q4's minimums are summed apart
+   from memory; up to 8 heads' accumulators (16 zmm) stay in registers while the cells stream
+   by (each head's sums are the same whatever its group, so a prefill tile's g x nq heads give
+   what one query gives). q4_0's offset 8 is taken off the integer codes; q4's minimums are summed apart
    (sum_i p_i m_i per head) and added once per block. The same sums as the reference axpy loop
    in another order (within test_kvcache's kv_accum tolerance). */
 static inline __attribute__((always_inline)) QLM__AVX512 void
@@ -4633,7 +4634,7 @@ qlm__kv_accum_avx512(int t, int hd, int n, int g, const uint8_t *V, size_t row, 
                      int ldp, float *acc) {
     const size_t bs = t == QLM_KV_F16 ? 64 : t == QLM_KV_Q8_0 ? sizeof(qlm__block_q8_0)
                                            : t == QLM_KV_Q4 ? sizeof(qlm__block_q4_1) : sizeof(qlm__block_q4_0);
-    float d[32], mn[32], pd[4][32], extra[4]; /* n <= 32 cells */
+    float d[32], mn[32], pd[8][32], extra[8]; /* n <= 32 cells */
     int b, g0, h, i, nb = hd / 32;
     for (i = n; i < 32; i++) d[i] = mn[i] = 0.0f;
     for (b = 0; b < nb; b++) {
@@ -4644,10 +4645,10 @@ qlm__kv_accum_avx512(int t, int hd, int n, int g, const uint8_t *V, size_t row, 
             d[i] = t == QLM_KV_F16 ? 1.0f : qlm__h2f(hh[0]);
             mn[i] = t == QLM_KV_Q4 ? qlm__h2f(hh[1]) : 0.0f;
         }
-        for (g0 = 0; g0 < g; g0 += 4) {
-            int gn = g - g0 < 4 ? g - g0 : 4;
+        for (g0 = 0; g0 < g; g0 += 8) {
+            int gn = g - g0 < 8 ? g - g0 : 8;
             float *a = acc + (size_t)g0 * hd + (size_t)b * 32;
-            __m512 ac[4][2]; /* up to 4 heads x 2 halves of 16: 8 registers */
+            __m512 ac[8][2]; /* up to 8 heads x 2 halves of 16: 16 registers */
             for (h = 0; h < gn; h++) {
                 const float *ph = p + (size_t)(g0 + h) * ldp;
                 __m512 s = _mm512_setzero_ps();
@@ -4660,7 +4661,7 @@ qlm__kv_accum_avx512(int t, int hd, int n, int g, const uint8_t *V, size_t row, 
                 extra[h] = t == QLM_KV_Q4 ? _mm512_reduce_add_ps(s) : 0.0f;
             }
             QLM__UNROLL
-            for (h = 0; h < 4; h++) {
+            for (h = 0; h < 8; h++) {
                 ac[h][0] = h < gn ? _mm512_loadu_ps(a + (size_t)h * hd) : _mm512_setzero_ps();
                 ac[h][1] = h < gn ? _mm512_loadu_ps(a + (size_t)h * hd + 16) : _mm512_setzero_ps();
             }
@@ -4686,7 +4687,7 @@ qlm__kv_accum_avx512(int t, int hd, int n, int g, const uint8_t *V, size_t row, 
                     v1 = _mm512_cvtepi32_ps(hi);
                 }
                 QLM__UNROLL
-                for (h = 0; h < 4; h++)
+                for (h = 0; h < 8; h++)
                     if (h < gn) {
                         __m512 f = _mm512_set1_ps(pd[h][i]);
                         ac[h][0] = _mm512_fmadd_ps(v0, f, ac[h][0]);
@@ -4694,7 +4695,7 @@ qlm__kv_accum_avx512(int t, int hd, int n, int g, const uint8_t *V, size_t row, 
                     }
             }
             QLM__UNROLL
-            for (h = 0; h < 4; h++)
+            for (h = 0; h < 8; h++)
                 if (h < gn) {
                     __m512 e = _mm512_set1_ps(t == QLM_KV_Q4 ? extra[h] : 0.0f);
                     _mm512_storeu_ps(a + (size_t)h * hd, t == QLM_KV_Q4 ? _mm512_add_ps(ac[h][0], e) : ac[h][0]);
@@ -4823,8 +4824,9 @@ qlm__kv_scores_avx512(int t, int hd, int n, int g, const uint8_t *K, size_t row,
 /* K . q_gi for up to 32 cells of an f16 cache and all g query heads (q in f16, as the
    reference rounds it), 3 heads at a time: per 8 cells and 16 elements, each cell's keys are
    converted once and meet the 3 heads' q in 24 zmm accumulators (lane = element); one
-   reduction per head and 8 cells at the end. The AVX2 kernel converts each key once per head. */
-static QLM__AVX512 void qlm__kv_scores_f16_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
+   reduction per head and 8 cells at the end. The AVX2 kernel converts each key once per head.
+   For few heads (decode); qlm__kv_scores_f16t_avx512 below gives the same bits. */
+static QLM__AVX512 void qlm__kv_scores_f16d_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
                                                   const int32_t *cells, const void *vq, size_t qs, float *out,
                                                   int64_t ldo) {
     float qf[3][512];
@@ -4863,6 +4865,108 @@ static QLM__AVX512 void qlm__kv_scores_f16_avx512(int hd, int n, int g, const ui
             }
         }
     }
+}
+/* 16 x 16 floats transposed in registers: r[c] = row c in, r[d] = column d out (unpacks of
+   pairs and quads inside 128-bit lanes, then two rounds of 128-bit lane shuffles) */
+static inline __attribute__((always_inline)) QLM__AVX512 void qlm__transpose16_avx512(__m512 r[16]) {
+    __m512 a[16], b[16], c[4];
+    int i, k;
+    QLM__UNROLL for (i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    QLM__UNROLL for (i = 0; i < 4; i++) { /* b[4i + k], 128-bit lane L: rows 4i..4i+3 of column 4L + k */
+        b[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[4 * i]), _mm512_castps_pd(a[4 * i + 2])));
+        b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[4 * i]), _mm512_castps_pd(a[4 * i + 2])));
+        b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[4 * i + 1]), _mm512_castps_pd(a[4 * i + 3])));
+        b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[4 * i + 1]), _mm512_castps_pd(a[4 * i + 3])));
+    }
+    QLM__UNROLL for (k = 0; k < 4; k++) {
+        c[0] = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x88);
+        c[1] = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xdd);
+        c[2] = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0x88);
+        c[3] = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0xdd);
+        r[k] = _mm512_shuffle_f32x4(c[0], c[2], 0x88);
+        r[4 + k] = _mm512_shuffle_f32x4(c[1], c[3], 0x88);
+        r[8 + k] = _mm512_shuffle_f32x4(c[0], c[2], 0xdd);
+        r[12 + k] = _mm512_shuffle_f32x4(c[1], c[3], 0xdd);
+    }
+}
+/* K . q_gi for up to 32 cells of an f16 cache and all g query heads (q in f16, as the
+   reference rounds it). The cells' keys are converted and transposed once per call, kt[d] =
+   element d of the 32 cells (two 16 x 16 transposes per 16 elements), then every lane (cell)
+   sums as a dot product over 16 lanes of elements would: a_l = FMA chain over d = l, l + 16,
+   ... (the f16 products are exact in f32), y_l = a_l + a_(l+8), then a pairwise tree over the 8
+   y_l, with q[d] broadcast, 4 heads at a time. No horizontal sums, the transposes are shared by
+   all g heads (g x 8 in a prefill tile), and each score is the same sum whatever g and n, so a
+   tile's heads score exactly as one query's. It is the order of qlm__kv_scores_f16d_avx512
+   (elements in lanes, reduced per cell): the same bits, so either may serve any call. (One
+   sequential chain over d instead moved the golden tests' top-5 logit error by up to 50%, as
+   rounding-order changes do on these models.) */
+static QLM__AVX512 void qlm__kv_scores_f16t_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
+                                                   const int32_t *cells, const void *vq, size_t qs, float *out,
+                                                   int64_t ldo) {
+    float kt[512 * 32], qf[4][512]; /* hd <= 512 */
+    int nh = n > 16 ? 2 : 1, half, g0, gn, h, c, d, j;
+    for (half = 0; half < nh; half++) {
+        const uint8_t *kp[16];
+        int m = n - 16 * half < 16 ? n - 16 * half : 16;
+        for (c = 0; c < 16; c++) kp[c] = K + (size_t)cells[16 * half + (c < m ? c : 0)] * row;
+        for (d = 0; d < hd; d += 16) {
+            __m512 r[16];
+            QLM__UNROLL for (c = 0; c < 16; c++) r[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kp[c] + 2 * d)));
+            qlm__transpose16_avx512(r);
+            QLM__UNROLL for (j = 0; j < 16; j++) _mm512_storeu_ps(kt + (size_t)(d + j) * 32 + 16 * half, r[j]);
+        }
+    }
+    for (g0 = 0; g0 < g; g0 += 4) {
+        gn = g - g0 < 4 ? g - g0 : 4;
+        for (h = 0; h < gn; h++)
+            for (d = 0; d < hd; d += 16)
+                _mm512_storeu_ps(qf[h] + d, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                                (const __m256i *)((const uint8_t *)vq + (size_t)(g0 + h) * qs + 2 * d))));
+        for (half = 0; half < nh; half++) {
+            const float *k = kt + 16 * half;
+            __m512 Y[4], Z[4], W[4], S[4];
+            int l;
+            for (l = 0; l < 8; l++) { /* y_l = a_l + a_(l+8); a_l: the FMA chain over d = l, l + 16, ... */
+                __m512 a0[4], a1[4];
+                QLM__UNROLL for (h = 0; h < 4; h++) a0[h] = a1[h] = _mm512_setzero_ps();
+                for (d = l; d < hd; d += 16) {
+                    __m512 k0 = _mm512_loadu_ps(k + (size_t)d * 32), k1 = _mm512_loadu_ps(k + (size_t)(d + 8) * 32);
+                    QLM__UNROLL for (h = 0; h < 4; h++)
+                        if (h < gn) {
+                            a0[h] = _mm512_fmadd_ps(k0, _mm512_set1_ps(qf[h][d]), a0[h]);
+                            a1[h] = _mm512_fmadd_ps(k1, _mm512_set1_ps(qf[h][d + 8]), a1[h]);
+                        }
+                }
+                QLM__UNROLL for (h = 0; h < 4; h++) { /* s = ((y0 + y1) + (y2 + y3)) + ((y4 + y5) + (y6 + y7)) */
+                    __m512 y = _mm512_add_ps(a0[h], a1[h]);
+                    if (l % 2 == 0) {
+                        Y[h] = y;
+                        continue;
+                    }
+                    y = _mm512_add_ps(Y[h], y);
+                    if (l % 4 == 1) Z[h] = y;
+                    else if (l == 3) W[h] = _mm512_add_ps(Z[h], y);
+                    else S[h] = _mm512_add_ps(W[h], _mm512_add_ps(Z[h], y));
+                }
+            }
+            for (h = 0; h < gn; h++) { /* a full half unmasked: a masked store cannot forward */
+                float *o = out + (g0 + h) * ldo + 16 * half;
+                int m = n - 16 * half;
+                if (m >= 16) _mm512_storeu_ps(o, S[h]);
+                else _mm512_mask_storeu_ps(o, (__mmask16)((1u << m) - 1u), S[h]);
+            }
+        }
+    }
+}
+/* The two forms sum alike; the transposes pay from about 5 heads on (per (head, cell) at
+   hd 64: 3.3 ns lanes-of-elements at any g; transposed 4.3 ns at g = 3, 1.45 ns at g = 24) */
+static QLM__AVX512 void qlm__kv_scores_f16_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
+                                                  const int32_t *cells, const void *vq, size_t qs, float *out,
+                                                  int64_t ldo) {
+    (g >= 5 ? qlm__kv_scores_f16t_avx512 : qlm__kv_scores_f16d_avx512)(hd, n, g, K, row, cells, vq, qs, out, ldo);
 }
 QLM__KV_SCORES_G(q8_0, QLM_KV_Q8_0, avx512, QLM__AVX512, qlm__kv_scores_avx512)
 QLM__KV_SCORES_G(q4, QLM_KV_Q4, avx512, QLM__AVX512, qlm__kv_scores_avx512)

@@ -595,6 +595,8 @@ static void test_twins(const qlm__kernels *ref, const qlm__kernels *k, const cha
    accum: acc[gi][j] += sum_i p[gi][i] V[cells[i]][j], within TOL_ACCUM * (|acc_j| + sum_i |p_i|
    (|scale part| + |min part|)) of the reference axpy loop: up to 32 products fused in another
    order, ~(n + 3) roundings of 2^-24: 2e-6 at n = 32; TOL_ACCUM 1e-5.
+   Both give every head the same bits as a call with that head alone (g = 1): a prefill tile
+   passes g x 8 heads, decode g, and their logits must agree to the bit.
    Cases: n = 1..32 cells (8-cell groups with short tails), cells in any order and repeated,
    rows of 3 heads (row stride != segment size), g = 1..9 heads (the 4-head register groups and
    their remainders), head dims 64, 128, 256. */
@@ -614,7 +616,7 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
     for (t = 0; t < QLM_KV_COUNT; t++) {
         const char *tn = qlm__kv_traits[t].name;
         double worst_s = 0, worst_a = 0;
-        int bad_s = 0, bad_a = 0, n_s = 0, n_a = 0;
+        int bad_s = 0, bad_a = 0, n_s = 0, n_a = 0, bad_grp = 0, n_grp = 0;
         if (strcmp(vname, "neon") != 0) /* the x86 variants have both (coverage) */
             CHECK(k->kv_scores[t] && k->kv_accum[t], "%s: kv_scores / kv_accum %s missing", vname, tn);
         if (!k->kv_scores[t] && !k->kv_accum[t]) {
@@ -639,6 +641,13 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
                 if (k->kv_scores[t]) {
                     for (i = 0; i < 9 * 33; i++) out[i] = -12345.0f;
                     k->kv_scores[t](hd, n, g, K, row, cells, q, MAX_SEG, out, 33);
+                    for (gi = 0; gi < g; gi++) { /* each head alone: the same bits (attention tiles rely on it) */
+                        float one[33];
+                        k->kv_scores[t](hd, n, 1, K, row, cells, q[gi], MAX_SEG, one, 33);
+                        n_grp++;
+                        if (memcmp(one, out + gi * 33, (size_t)n * sizeof(float)) != 0 && bad_grp++ < 3)
+                            printf("  %s kv_scores %s hd %d n %d g %d: head %d alone differs\n", vname, tn, hd, n, g, gi);
+                    }
                     for (gi = 0; gi < g; gi++) {
                         CHECK(out[gi * 33 + n] == -12345.0f, "%s: kv_scores %s wrote past n = %d", vname, tn, n);
                         for (i = 0; i < n; i++) {
@@ -667,6 +676,14 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
                     memcpy(accr, acc0, sizeof(float) * (size_t)(g * hd));
                     memcpy(accs, acc0, sizeof(float) * (size_t)(g * hd));
                     k->kv_accum[t](hd, n, g, cache + (size_t)kh * sb, row, cells, p, 32, accs);
+                    for (gi = 0; gi < g; gi++) { /* each head alone: the same bits */
+                        float one[MAX_HD];
+                        memcpy(one, acc0 + gi * hd, sizeof(float) * (size_t)hd);
+                        k->kv_accum[t](hd, n, 1, cache + (size_t)kh * sb, row, cells, p + gi * 32, 32, one);
+                        n_grp++;
+                        if (memcmp(one, accs + gi * hd, sizeof(float) * (size_t)hd) != 0 && bad_grp++ < 3)
+                            printf("  %s kv_accum %s hd %d n %d g %d: head %d alone differs\n", vname, tn, hd, n, g, gi);
+                    }
                     for (gi = 0; gi < g; gi++)
                         for (i = 0; i < n; i++)
                             qlm__kv_traits[t].axpy(hd, accr + gi * hd, p[gi * 32 + i],
@@ -687,6 +704,8 @@ static void test_blocks(const qlm__kernels *ref, const qlm__kernels *k, const ch
                 }
             }
         }
+        CHECK(bad_grp == 0, "%s: kv_scores / kv_accum %s: %d of %d heads differ from the same head alone", vname, tn,
+              bad_grp, n_grp);
         if (k->kv_scores[t])
             CHECK(bad_s == 0, "%s: kv_scores %s: %d of %d scores outside %.0e * M", vname, tn, bad_s, n_s, TOL_SCORES);
         if (k->kv_accum[t])
