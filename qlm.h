@@ -4210,7 +4210,7 @@ QLM__KV_SCORES_FN(f16d, QLM_KV_F16, avx2, QLM__AVX2)
    shared by all g heads, 3 at a time (see qlm__kv_scores_f16t_avx512). */
 static QLM__AVX2 void qlm__kv_scores_f16t_avx2(int hd, int n, int g, const uint8_t *K, size_t row, const int32_t *cells,
                                                const void *vq, size_t qs, float *out, int64_t ldo) {
-    float kt[512 * 32], qf[3][512]; /* hd <= 512 */
+    float kt[256 * 32], qf[3][256]; /* hd <= 256: 35 KiB of stack (musl's threads get 128 KiB) */
     int ng = (n + 7) / 8, grp, g0, gn, h, c, d, l;
     for (grp = 0; grp < ng; grp++) {
         const uint8_t *kp[8];
@@ -4275,7 +4275,7 @@ static QLM__AVX2 void qlm__kv_scores_f16t_avx2(int hd, int n, int g, const uint8
    one head at a time at any g; transposed 4.7 ns at g = 3, 2.4 ns at g = 24) */
 static QLM__AVX2 void qlm__kv_scores_f16_avx2(int hd, int n, int g, const uint8_t *K, size_t row, const int32_t *cells,
                                               const void *vq, size_t qs, float *out, int64_t ldo) {
-    (g >= 3 ? qlm__kv_scores_f16t_avx2 : qlm__kv_scores_f16d_avx2)(hd, n, g, K, row, cells, vq, qs, out, ldo);
+    (g >= 3 && hd <= 256 ? qlm__kv_scores_f16t_avx2 : qlm__kv_scores_f16d_avx2)(hd, n, g, K, row, cells, vq, qs, out, ldo);
 }
 QLM__KV_SCORES_FN(fp8, QLM_KV_FP8, avx2, QLM__AVX2)
 
@@ -4979,7 +4979,7 @@ static inline __attribute__((always_inline)) QLM__AVX512 void qlm__transpose16_a
 static QLM__AVX512 void qlm__kv_scores_f16t_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
                                                    const int32_t *cells, const void *vq, size_t qs, float *out,
                                                    int64_t ldo) {
-    float kt[512 * 32], qf[4][512]; /* hd <= 512 */
+    float kt[256 * 32], qf[4][256]; /* hd <= 256: 36 KiB of stack (musl's threads get 128 KiB) */
     int nh = n > 16 ? 2 : 1, half, g0, gn, h, c, d, j;
     for (half = 0; half < nh; half++) {
         const uint8_t *kp[16];
@@ -5039,7 +5039,8 @@ static QLM__AVX512 void qlm__kv_scores_f16t_avx512(int hd, int n, int g, const u
 static QLM__AVX512 void qlm__kv_scores_f16_avx512(int hd, int n, int g, const uint8_t *K, size_t row,
                                                   const int32_t *cells, const void *vq, size_t qs, float *out,
                                                   int64_t ldo) {
-    (g >= 5 ? qlm__kv_scores_f16t_avx512 : qlm__kv_scores_f16d_avx512)(hd, n, g, K, row, cells, vq, qs, out, ldo);
+    (g >= 5 && hd <= 256 ? qlm__kv_scores_f16t_avx512 : qlm__kv_scores_f16d_avx512)(hd, n, g, K, row, cells, vq, qs, out,
+                                                                                   ldo);
 }
 QLM__KV_SCORES_G(q8_0, QLM_KV_Q8_0, avx512, QLM__AVX512, qlm__kv_scores_avx512)
 QLM__KV_SCORES_G(q4, QLM_KV_Q4, avx512, QLM__AVX512, qlm__kv_scores_avx512)
