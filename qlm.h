@@ -2469,6 +2469,30 @@ static void qlm__att_softmax_ref(int g, int n, float *s, int64_t lds, const floa
     }
 }
 
+/* The gated activation of the feed-forward block (SWIGLU, GEGLU): y[i] = act(g[i]) * u[i].
+   Both activations are x * sigmoid(z) = x / (1 + exp(-z)): SiLU with z = x, and GELU in its
+   tanh form with z = 2c (x + 0.044715 x^3), c = sqrt(2 / pi), because 0.5 (1 + tanh(w)) =
+   sigmoid(2w) (and this form has no cancellation for x < 0, where 1 + tanh(w) has). exp(-z)
+   is the softmax's recipe (qlm__exp_neg) with its argument clamped to <= 88: exp(88) ~ 1.7e38
+   makes x / (1 + e) ~0 as it should, where 2^128 would overflow the exponent field; below -87
+   it gives 0, so act(x) = x. The clamp is written as the SIMD min (a < 88 ? a : 88), so NaN
+   meets 88 on every path. The one a*b + c is a written fused multiply-add and every other
+   step rounds once, division included, so the SIMD twins give these bits. (ggml computes
+   GELU from an fp16 lookup table; the tanh form was measured closer to llama.cpp's Gemma 3
+   logits than an emulation of that table.) */
+typedef void (*qlm__glu_fn)(int64_t n, const float *g, const float *u, float *y, int gelu);
+#define QLM__GLU_EXP_MAX 88.0f
+#define QLM__GELU_C3 0.044715f
+#define QLM__GELU_2C 1.5957691216057308f /* 2 sqrt(2 / pi) */
+static float qlm__glu_act(float x, int gelu) {
+    float z = gelu ? QLM__GELU_2C * fmaf(QLM__GELU_C3 * (x * x), x, x) : x, a = -z;
+    return x / (1.0f + qlm__exp_neg(a < QLM__GLU_EXP_MAX ? a : QLM__GLU_EXP_MAX));
+}
+static void qlm__glu_ref(int64_t n, const float *g, const float *u, float *y, int gelu) {
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] = qlm__glu_act(g[i], gelu) * u[i];
+}
+
 /* Per KV type: the block layout of its segments (F32 marks fp8, which has its own), the type
    q is converted to for the K dot (the weight type's vec_dot_type, so K . q is the matmul's
    integer dot), and the V axpy. */
@@ -2578,6 +2602,7 @@ typedef struct {
     qlm__kv_scores_fn kv_scores[QLM_KV_COUNT];
     qlm__kv_accum_fn kv_accum[QLM_KV_COUNT];
     qlm__att_softmax_fn att_softmax; /* the online-softmax step of a block of scores */
+    qlm__glu_fn glu;                 /* SWIGLU / GEGLU: act(g) * u */
     /* by weight type: batched matmul kernels (NULL: a loop of vec_dot) */
     const qlm__gemm_kernel *gemm[QLM_TYPE_COUNT];
 } qlm__kernels;
@@ -2597,6 +2622,7 @@ static void qlm__kernels_fill_ref(qlm__kernels *k) {
         k->kv_accum[t] = NULL;
     }
     k->att_softmax = qlm__att_softmax_ref;
+    k->glu = qlm__glu_ref;
     k->kv_dot[QLM_KV_FP8] = qlm__kv_dot_fp8_ref;
     k->kv_quant[QLM_KV_FP8] = qlm__quant_seg_fp8_ref;
     k->kv_quant[QLM_KV_Q4] = qlm__quant_seg_q4_ref;
@@ -4417,6 +4443,19 @@ static inline QLM__AVX2 __m256 qlm__exp8_avx2(__m256 v) { /* v <= 88; -inf and N
     QLM__EXP_BODY(__m256, _mm256, 256, v, e);
     return _mm256_and_ps(e, keep);
 }
+/* qlm__glu_ref on 8 lanes; the tail (n % 8) takes the reference */
+static QLM__AVX2 void qlm__glu_avx2(int64_t n, const float *g, const float *u, float *y, int gelu) {
+    const __m256 mx = _mm256_set1_ps(QLM__GLU_EXP_MAX), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f),
+                 c3 = _mm256_set1_ps(QLM__GELU_C3), c2 = _mm256_set1_ps(QLM__GELU_2C);
+    int64_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i), z = x, e;
+        if (gelu) z = _mm256_mul_ps(c2, _mm256_fmadd_ps(_mm256_mul_ps(c3, _mm256_mul_ps(x, x)), x, x));
+        e = qlm__exp8_avx2(_mm256_min_ps(_mm256_xor_ps(z, sign), mx));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    qlm__glu_ref(n - i, g + i, u + i, y + i, gelu);
+}
 /* the 16-lane fold of qlm__att_softmax_ref: lanes 0-7 in lo, 8-15 in hi */
 static inline QLM__AVX2 float qlm__fold16_avx2(__m256 lo, __m256 hi) {
     __m256 a = _mm256_add_ps(lo, hi);
@@ -4691,6 +4730,25 @@ static QLM__AVX512 void qlm__att_softmax_avx512(int g, int n, float *s, int64_t 
         e[0] = _mm512_add_ps(e[0], e[1]);
         S[gi] += (double)qlm__fold16_avx2(_mm512_castps512_ps256(e[0]), _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(e[0]), 1)));
     }
+}
+
+/* qlm__glu_ref on 16 lanes; the tail (n % 16) takes the reference */
+static QLM__AVX512 void qlm__glu_avx512(int64_t n, const float *g, const float *u, float *y, int gelu) {
+    const __m512 mx = _mm512_set1_ps(QLM__GLU_EXP_MAX), one = _mm512_set1_ps(1.0f), lo = _mm512_set1_ps(QLM__EXP_MIN),
+                 c3 = _mm512_set1_ps(QLM__GELU_C3), c2 = _mm512_set1_ps(QLM__GELU_2C);
+    const __m512i sign = _mm512_set1_epi32((int32_t)0x80000000u);
+    int64_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(g + i), z = x, a, e;
+        __mmask16 keep;
+        if (gelu) z = _mm512_mul_ps(c2, _mm512_fmadd_ps(_mm512_mul_ps(c3, _mm512_mul_ps(x, x)), x, x));
+        a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(z), sign)), mx);
+        keep = _mm512_cmp_ps_mask(a, lo, _CMP_GE_OQ);
+        QLM__EXP_BODY(__m512, _mm512, 512, a, e);
+        e = _mm512_maskz_mov_ps(keep, e);
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
+    }
+    qlm__glu_ref(n - i, g + i, u + i, y + i, gelu);
 }
 
 /* acc[gi * hd + ..] += sum_i p[gi * ldp + i] * V[cells[i]] for an f16, q8_0, q4 (q4_1 blocks)
@@ -5737,6 +5795,7 @@ static void qlm__kernels_fill_avx2(qlm__kernels *k) {
     k->kv_accum[QLM_KV_Q4] = qlm__kv_accum_q4_avx2;
     k->kv_accum[QLM_KV_Q4_0] = qlm__kv_accum_q4_0_avx2;
     k->att_softmax = qlm__att_softmax_avx2;
+    k->glu = qlm__glu_avx2;
     QLM__X86_GEMM_FILL(k, avx2);
 }
 
@@ -5747,6 +5806,7 @@ static void qlm__kernels_fill_avx512(qlm__kernels *k) {
     k->kv_scores[QLM_KV_Q4] = qlm__kv_scores_q4_avx512;
     k->kv_scores[QLM_KV_Q4_0] = qlm__kv_scores_q4_0_avx512;
     k->att_softmax = qlm__att_softmax_avx512;
+    k->glu = qlm__glu_avx512;
     k->kv_accum[QLM_KV_F16] = qlm__kv_accum_f16_avx512;
     k->kv_accum[QLM_KV_Q8_0] = qlm__kv_accum_q8_0_avx512;
     k->kv_accum[QLM_KV_Q4] = qlm__kv_accum_q4_avx512;
@@ -6348,6 +6408,20 @@ QLM__NEON_INLINE float32x4_t qlm__exp4_neon(float32x4_t v) {
     two = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(nn), vdupq_n_s32(127)), 23));
     return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(vmulq_f32(p, two)), keep));
 }
+/* qlm__glu_ref on 4 lanes; the tail (n % 4) takes the reference. vminnmq is the min that
+   gives 88 for NaN, as the reference's clamp does (vminq would keep the NaN). */
+static void qlm__glu_neon(int64_t n, const float *g, const float *u, float *y, int gelu) {
+    const float32x4_t mx = vdupq_n_f32(QLM__GLU_EXP_MAX), one = vdupq_n_f32(1.0f), c3 = vdupq_n_f32(QLM__GELU_C3),
+                      c2 = vdupq_n_f32(QLM__GELU_2C);
+    int64_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t x = vld1q_f32(g + i), z = x, e;
+        if (gelu) z = vmulq_f32(c2, vfmaq_f32(x, vmulq_f32(c3, vmulq_f32(x, x)), x));
+        e = qlm__exp4_neon(vminnmq_f32(vnegq_f32(z), mx));
+        vst1q_f32(y + i, vmulq_f32(vdivq_f32(x, vaddq_f32(one, e)), vld1q_f32(u + i)));
+    }
+    qlm__glu_ref(n - i, g + i, u + i, y + i, gelu);
+}
 /* qlm__att_softmax_ref on 8 x 4 lanes; a short block is padded with -inf (p = 0) */
 static void qlm__att_softmax_neon(int g, int n, float *s, int64_t lds, const float *add, float scale, float *M,
                                   double *S, float *p, int ldp, float *f) {
@@ -6515,6 +6589,7 @@ static void qlm__neon_fill(qlm__kernels *k, int dotprod) {
     k->kv_axpy[QLM_KV_Q4] = qlm__kv_axpy_q4_1_neon;
     k->kv_axpy[QLM_KV_Q4_0] = qlm__kv_axpy_q4_0_neon;
     k->att_softmax = qlm__att_softmax_neon;
+    k->glu = qlm__glu_neon;
 }
 
 static void qlm__kernels_fill_neon(qlm__kernels *k) { qlm__neon_fill(k, qlm__neon_has_dotprod()); }
@@ -9861,27 +9936,17 @@ static void qlm__op_scale(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
     }
 }
 
-static float qlm__silu(float x) { return x / (1.0f + expf(-x)); }
-static float qlm__gelu(float x) { /* tanh approximation, as ggml */
-    const float c = 0.797884560802865355f;
-    return 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x)));
-}
-
+/* Split over elements, not rows, so that decode's single row keeps every thread busy: chunks
+   of 64 elements per thread; the kernel gives the same bits at any split (its tail is its
+   reference, which it equals). */
 static void qlm__op_glu(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
-    int64_t r, i, b, e;
-    qlm__split(qlm__rows(ex, t), ith, nth, &b, &e);
-    for (r = b; r < e; r++) {
-        const float *g = (const float *)QLM__ROW(t->src[0], r);
-        const float *u = (const float *)QLM__ROW(t->src[1], r);
-        float *y = (float *)QLM__ROW(t, r);
-        if (t->op == QLM__OP_SWIGLU)
-            for (i = 0; i < t->ne[0]; i++) y[i] = qlm__silu(g[i]) * u[i];
-        else /* GELU (tanh form), as ggml's SIMD path; measured closer to llama.cpp on Gemma 3
-                than emulating its fp16 lookup table */
-            for (i = 0; i < t->ne[0]; i++) {
-                float v = g[i], a = qlm__gelu(v);
-                y[i] = a * u[i];
-            }
+    int64_t n = t->ne[0], chunks = (qlm__rows(ex, t) * n + 63) / 64, b, e;
+    qlm__split(chunks, ith, nth, &b, &e);
+    for (b *= 64, e = e * 64 < qlm__rows(ex, t) * n ? e * 64 : qlm__rows(ex, t) * n; b < e;) {
+        int64_t r = b / n, i = b % n, m = n - i < e - b ? n - i : e - b;
+        ex->kern.glu(m, (const float *)QLM__ROW(t->src[0], r) + i, (const float *)QLM__ROW(t->src[1], r) + i,
+                     (float *)QLM__ROW(t, r) + i, t->op == QLM__OP_GEGLU);
+        b += m;
     }
 }
 

@@ -776,6 +776,74 @@ static void test_softmax(const qlm__kernels *ref, const qlm__kernels *k, const c
     printf("  %-6s att_softmax: %d cases, %d bit-identical to the reference\n", vname, cases, cases - bad);
 }
 
+/* ---- gated activation: glu (SWIGLU / GEGLU) ------------------------------------------------
+   Not a KV kernel, but it shares the softmax's exponential, so it is tested here, on ARM too.
+   A SIMD glu must give the reference's bits for every n (tails included) and input: normal
+   values at three spreads, the clamp's edges (|x| around 87-89, where exp(-x) nears the top of
+   the exponent field or underflows), huge and tiny values, +-0, +-inf and NaN. The recipe is
+   checked against silu and the tanh form of gelu in double: |error| <= 2^-20 |x| + 1e-38 on
+   [-30, 30] (relative to x, since act(x) = x sigmoid(z)). */
+static void test_glu_recipe(void) {
+    double worst[2] = {0, 0};
+    int i, gelu, bad = 0;
+    for (gelu = 0; gelu < 2; gelu++)
+        for (i = -300000; i <= 300000; i++) {
+            float x = 30.0f * (float)i / 300000.0f, one = 1.0f, y;
+            double xd = x, z = gelu ? 0.797884560802865355 * (xd + 0.044715 * xd * xd * xd) : xd,
+                   want = gelu ? 0.5 * xd * (1.0 + tanh(z)) : xd / (1.0 + exp(-xd)), err;
+            qlm__glu_ref(1, &x, &one, &y, gelu);
+            err = fabs((double)y - want) / (fabs(xd) + 1e-30);
+            if (err > worst[gelu]) worst[gelu] = err;
+            if (!(fabs((double)y - want) <= ldexp(fabs(xd), -20) + 1e-38) && bad++ < 3)
+                printf("  %s(%.9g) = %.9g, want %.9g\n", gelu ? "gelu" : "silu", (double)x, (double)y, want);
+        }
+    {
+        float x[4] = {100.0f, -100.0f, 0.0f, -200.0f}, one[4] = {1, 1, 1, 1}, y[4], yg[4];
+        qlm__glu_ref(4, x, one, y, 0);
+        qlm__glu_ref(4, x, one, yg, 1);
+        CHECK(y[0] == 100.0f && yg[0] == 100.0f && fabsf(y[1]) < 1e-30f && fabsf(yg[1]) < 1e-30f && y[2] == 0.0f &&
+                  fabsf(y[3]) < 1e-30f,
+              "glu recipe: act(100) = 100, act(-100) and act(-200) ~ 0 (the clamp), act(0) = 0");
+    }
+    CHECK(bad == 0, "glu recipe: %d of 1200002 points outside 2^-20 |x| (worst silu %.3g, gelu %.3g)", bad, worst[0],
+          worst[1]);
+    printf("  glu recipe: worst error / |x| on [-30, 30]: silu %.3g, gelu (tanh form) %.3g\n", worst[0], worst[1]);
+}
+
+static void test_glu(const qlm__kernels *ref, const qlm__kernels *k, const char *vname) {
+    enum { N = 300 };
+    static const float edge[] = {87.0f, -87.0f, 87.5f, -87.5f, 88.0f, -88.0f, 88.5f, -88.5f, 89.0f, -89.0f, 1e30f,
+                                 -1e30f, 1e-30f, -1e-30f, 1e-40f, 0.0f, -0.0f, 10.5f, -10.5f, 3.0e13f, -3.0e13f};
+    float g[N], u[N], yr[N + 1], yk[N + 1];
+    int trial, i, bad = 0, cases = 0;
+    CHECK(k->glu != NULL, "%s: glu missing", vname);
+    if (!k->glu) return;
+    for (trial = 0; trial < 240; trial++) {
+        int n = trial % 40 == 39 ? N : trial % 40, gelu = (trial / 40) % 2, kind = trial / 80;
+        float spread = kind == 0 ? 1.0f : kind == 1 ? 8.0f : 40.0f;
+        for (i = 0; i < N; i++) {
+            g[i] = rng_normal() * spread;
+            u[i] = rng_normal();
+            if (i % 7 == 3) g[i] = edge[(i / 7 + trial) % (int)(sizeof edge / sizeof edge[0])];
+        }
+        if (trial % 5 == 0) { g[trial % N] = INFINITY; g[(trial + 1) % N] = -INFINITY; g[(trial + 2) % N] = NAN; }
+        yr[n] = yk[n] = -12345.0f;
+        ref->glu(n, g, u, yr, gelu);
+        k->glu(n, g, u, yk, gelu);
+        cases++;
+        if (memcmp(yr, yk, (size_t)n * 4) || yk[n] != -12345.0f) {
+            if (bad++ < 3) {
+                for (i = 0; i < n && !memcmp(&yr[i], &yk[i], 4); i++) {}
+                printf("  %s glu n %d gelu %d: first difference at %d: x %.9g ref %.9g %s %.9g\n", vname, n, gelu, i,
+                       (double)g[i], (double)yr[i], vname, (double)yk[i]);
+            }
+        }
+    }
+    CHECK(bad == 0, "%s: glu differs from the reference in %d of %d cases", vname, bad, cases);
+    printf("  %-6s glu: %d cases (n 0..39 and %d, silu and gelu), %d bit-identical to the reference\n", vname, cases,
+           N, cases - bad);
+}
+
 /* ---- layout ------------------------------------------------------------------------------- */
 
 static qlm__hparams g_hp;
@@ -1123,6 +1191,7 @@ int main(void) {
     test_roundtrip(&ref);
     test_hadamard();
     test_softmax_exp();
+    test_glu_recipe();
     for (v = 0; v < N_VARIANTS; v++) {
         qlm__kernels k;
         if (qlm__kernels_select(&k, k_variants[v]) != QLM_OK) {
@@ -1134,6 +1203,7 @@ int main(void) {
         test_twins(&ref, &k, k_variants[v]);
         test_blocks(&ref, &k, k_variants[v]);
         test_softmax(&ref, &k, k_variants[v]);
+        test_glu(&ref, &k, k_variants[v]);
     }
     test_layout();
     test_evict();
