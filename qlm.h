@@ -5848,8 +5848,11 @@ static void qlm__kernels_fill_avx512(qlm__kernels *k) {
 
    Numerics:
    - integer parts are exact for any block bytes (no int16 saturation: see qlm__neon_dot);
-   - float accumulation order differs from the reference (vector lanes, fused multiply-add),
-     hence the per-type tolerances in the test;
+   - the 32-block dots (q4_0 .. q8_0) are bit-identical to the reference: each block's integer
+     total goes through the reference's float expression in its order (qlm__neon_blk32), so
+     prompt (GEMM tiles) and decode round alike on every ARM CPU, and as on x86;
+   - the K-quant and float dots accumulate in another order (vector lanes, fused
+     multiply-add), hence the per-type tolerances in the test;
    - the quantisers produce exactly the reference bytes: same d / id formulas in scalar
      float, the same single multiply per element, and the same rounding (vcvtaq = roundf's
      ties-away for q8_0/q8_1, vcvtnq = qlm__nearest_int's ties-even for q8_K, whose inputs
@@ -5932,6 +5935,37 @@ QLM__NEON_INLINE int32x4_t qlm__neon_dot32(int dp, int32x4_t acc, int8x16_t a0, 
     return QLM__NEON_DOT(dp, acc, a1, vld1q_s8(y + 16));
 }
 
+/* Keeps a product in its register, so the compiler cannot fuse it with the add after it (the
+   reference rounds both; GCC in GNU modes would make one FMA of them). Costs no instruction. */
+#define qlm__neon_opaque(v) __asm__("" : "+w"(v))
+
+/* The reference's float step of a 32-block dot: sumf + this block's term, in its order and
+   each product rounded on its own, from the integer total of p. So the 32-block dots are
+   bit-identical to the reference, and the plain and SDOT builds (whose lanes hold different
+   partial sums) to each other. form 0: (sumi dx) dy (q4_0); 1: (dx dy) sumi (q5_0 q8_0);
+   2: that + mx sy (q4_1 q5_1). */
+QLM__NEON_INLINE float qlm__neon_blk32(float sumf, int32x4_t p, int form, qlm__f16 dx, qlm__f16 dy, qlm__f16 mx,
+                                       qlm__f16 sy) {
+    float fi = (float)vaddvq_s32(p), t;
+    if (form == 0) {
+        t = fi * qlm__neon_h2f(dx);
+        qlm__neon_opaque(t);
+        t = t * qlm__neon_h2f(dy);
+    } else {
+        t = qlm__neon_h2f(dx) * qlm__neon_h2f(dy);
+        qlm__neon_opaque(t);
+        t = t * fi;
+        if (form == 2) {
+            float m = qlm__neon_h2f(mx) * qlm__neon_h2f(sy);
+            qlm__neon_opaque(t);
+            qlm__neon_opaque(m);
+            t = t + m;
+        }
+    }
+    qlm__neon_opaque(t);
+    return sumf + t;
+}
+
 /* Fifth bits of a q5_0/q5_1 block as 0x10 per byte: *lo for elements 0..15 (qh bits 0..15),
    *hi for 16..31. Byte j of a half picks qh byte j/8 and tests bit j%8. */
 QLM__NEON_INLINE void qlm__neon_q5_bits(const uint8_t qh[4], uint8x16_t *lo, uint8x16_t *hi) {
@@ -5958,16 +5992,16 @@ QLM__NEON_INLINE void qlm__vec_dot_q4_0_body(int n, float *s, const void *vx, co
     const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
     const int8x16_t k8 = vdupq_n_s8(8);
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float sumf = 0.0f;
     int i, nb = n / QLM__QK8_0;
     for (i = 0; i < nb; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), k8);
         const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), k8);
         const int32x4_t p = qlm__neon_dot32(dp, vdupq_n_s32(0), lo, hi, y[i].qs);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qlm__neon_h2f(x[i].d) * qlm__neon_h2f(y[i].d));
+        sumf = qlm__neon_blk32(sumf, p, 0, x[i].d, y[i].d, 0, 0);
     }
-    *s = vaddvq_f32(acc);
+    *s = sumf;
 }
 
 /* q4_1 . q8_1 = d_x d_y sum(q p) + m s_y per block (s_y = d_y sum p, stored). */
@@ -5975,18 +6009,16 @@ QLM__NEON_INLINE void qlm__vec_dot_q4_1_body(int n, float *s, const void *vx, co
     const qlm__block_q4_1 *x = (const qlm__block_q4_1 *)vx;
     const qlm__block_q8_1 *y = (const qlm__block_q8_1 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float summs = 0.0f;
+    float sumf = 0.0f;
     int i, nb = n / QLM__QK8_1;
     for (i = 0; i < nb; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, m4));
         const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
         const int32x4_t p = qlm__neon_dot32(dp, vdupq_n_s32(0), lo, hi, y[i].qs);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qlm__neon_h2f(x[i].d) * qlm__neon_h2f(y[i].d));
-        summs += qlm__neon_h2f(x[i].m) * qlm__neon_h2f(y[i].s);
+        sumf = qlm__neon_blk32(sumf, p, 2, x[i].d, y[i].d, x[i].m, y[i].s);
     }
-    *s = vaddvq_f32(acc) + summs;
+    *s = sumf;
 }
 
 QLM__NEON_INLINE void qlm__vec_dot_q5_0_body(int n, float *s, const void *vx, const void *vy, int dp) {
@@ -5994,7 +6026,7 @@ QLM__NEON_INLINE void qlm__vec_dot_q5_0_body(int n, float *s, const void *vx, co
     const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
     const int8x16_t k16 = vdupq_n_s8(16);
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float sumf = 0.0f;
     int i, nb = n / QLM__QK8_0;
     for (i = 0; i < nb; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
@@ -6005,17 +6037,16 @@ QLM__NEON_INLINE void qlm__vec_dot_q5_0_body(int n, float *s, const void *vx, co
         lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), hlo)), k16);
         hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hhi)), k16);
         p = qlm__neon_dot32(dp, vdupq_n_s32(0), lo, hi, y[i].qs);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qlm__neon_h2f(x[i].d) * qlm__neon_h2f(y[i].d));
+        sumf = qlm__neon_blk32(sumf, p, 1, x[i].d, y[i].d, 0, 0);
     }
-    *s = vaddvq_f32(acc);
+    *s = sumf;
 }
 
 QLM__NEON_INLINE void qlm__vec_dot_q5_1_body(int n, float *s, const void *vx, const void *vy, int dp) {
     const qlm__block_q5_1 *x = (const qlm__block_q5_1 *)vx;
     const qlm__block_q8_1 *y = (const qlm__block_q8_1 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float summs = 0.0f;
+    float sumf = 0.0f;
     int i, nb = n / QLM__QK8_1;
     for (i = 0; i < nb; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
@@ -6026,22 +6057,21 @@ QLM__NEON_INLINE void qlm__vec_dot_q5_1_body(int n, float *s, const void *vx, co
         lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), hlo));
         hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hhi));
         p = qlm__neon_dot32(dp, vdupq_n_s32(0), lo, hi, y[i].qs);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qlm__neon_h2f(x[i].d) * qlm__neon_h2f(y[i].d));
-        summs += qlm__neon_h2f(x[i].m) * qlm__neon_h2f(y[i].s);
+        sumf = qlm__neon_blk32(sumf, p, 2, x[i].d, y[i].d, x[i].m, y[i].s);
     }
-    *s = vaddvq_f32(acc) + summs;
+    *s = sumf;
 }
 
 QLM__NEON_INLINE void qlm__vec_dot_q8_0_body(int n, float *s, const void *vx, const void *vy, int dp) {
     const qlm__block_q8_0 *x = (const qlm__block_q8_0 *)vx;
     const qlm__block_q8_0 *y = (const qlm__block_q8_0 *)vy;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float sumf = 0.0f;
     int i, nb = n / QLM__QK8_0;
     for (i = 0; i < nb; i++) {
         const int32x4_t p = qlm__neon_dot32(dp, vdupq_n_s32(0), vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), qlm__neon_h2f(x[i].d) * qlm__neon_h2f(y[i].d));
+        sumf = qlm__neon_blk32(sumf, p, 1, x[i].d, y[i].d, 0, 0);
     }
-    *s = vaddvq_f32(acc);
+    *s = sumf;
 }
 
 /* ---- K-quants: one int32x4 accumulates scale * (16- or 32-element dot) per super-block ---- */
@@ -6304,6 +6334,109 @@ static void qlm__vec_dot_bf16_neon(int n, float *s, const void *vx, const void *
     *s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3))) + tail;
 }
 
+/* ---- GEMM tiles, 32-element blocks (layouts under "GEMM layouts" in >>kernels-ref) --------
+   4 weight rows against a group of 8 tokens (two int32x4, one token per lane). The group
+   stores activations + 128 for x86's unsigned operand; here each register is XORed back to
+   signed bytes, so one SDOT (or, without dotprod, vmull_s8 and two pairwise adds) per 16
+   bytes adds lane t's 4 products exactly and the row's N is not needed. The float part is
+   the reference's expression per lane, each product kept from fusing with the add after it
+   (qlm__neon_opaque), so every result is bit-identical to the reference vec_dot, as on x86.
+   The layout converters are the reference's (scalar): a tile is unpacked once and used for
+   every group of the batch. Tiles are 64-byte aligned and all offsets are multiples of 4, so
+   a weight word is loaded (and broadcast) as a uint32. K-quant tiles are not written for NEON yet (a loop of vec_dot). */
+#define QLM__NEON_UNROLL _Pragma("GCC unroll 8")
+
+/* acc lane i + a[4i..4i+3] . w[4i..4i+3] without SDOT: products fit int16, a pair of them too
+   (|a| <= 127 for activations, so even a -128 weight code gives at most 32512) */
+QLM__NEON_INLINE int32x4_t qlm__neon_dot4_plain(int32x4_t acc, int8x16_t a, int8x16_t w) {
+    return vpadalq_s16(acc, vpaddq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(w)), vmull_high_s8(a, w)));
+}
+#if QLM__NEON_HAVE_DP
+#define QLM__NEON_DOT4(dp, acc, a, b) ((dp) ? qlm__neon_dot_sdot(acc, a, b) : qlm__neon_dot4_plain(acc, a, b))
+#else
+#define QLM__NEON_DOT4(dp, acc, a, b) ((void)(dp), qlm__neon_dot4_plain(acc, a, b))
+#endif
+
+/* form 0: (sumi * dx) * dy (q4_0); 1: (dx * dy) * sumi (q5_0 q8_0); 2: that + mx * sy (q4_1 q5_1) */
+QLM__NEON_INLINE void qlm__gemm32_neon(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt, float *y,
+                                       size_t ys, const int form, const int dp) {
+    enum { R = 4, L = 8 };
+    const int64_t nb = K / 32;
+    const uint8x16_t x80 = vdupq_n_u8(0x80);
+    float32x4_t f[R][2];
+    float u[R][L];
+    int64_t b;
+    int r, h, j, t;
+    QLM__NEON_UNROLL for (r = 0; r < R; r++) f[r][0] = f[r][1] = vdupq_n_f32(0.0f);
+    for (b = 0; b < nb; b++) {
+        const uint8_t *W = wt + (size_t)b * 44 * R, *A = grp + (size_t)b * 40 * L;
+        const float *DX = (const float *)(W + 36 * R), *MX = DX + R, *DY = (const float *)(A + 32 * L), *SY = DY + L;
+        int32x4_t s[R][2];
+        QLM__NEON_UNROLL for (r = 0; r < R; r++) s[r][0] = s[r][1] = vdupq_n_s32(0);
+        QLM__NEON_UNROLL for (j = 0; j < 8; j++) {
+            const int8x16_t a0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(A + 32 * j), x80));
+            const int8x16_t a1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(A + 32 * j + 16), x80));
+            QLM__NEON_UNROLL for (r = 0; r < R; r++) {
+                const int8x16_t w = vreinterpretq_s8_u32(vld1q_dup_u32((const uint32_t *)(W + 32 * r + 4 * j)));
+                s[r][0] = QLM__NEON_DOT4(dp, s[r][0], a0, w);
+                s[r][1] = QLM__NEON_DOT4(dp, s[r][1], a1, w);
+            }
+        }
+        QLM__NEON_UNROLL for (r = 0; r < R; r++) QLM__NEON_UNROLL for (h = 0; h < 2; h++) {
+            float32x4_t fi = vcvtq_f32_s32(s[r][h]), dy = vld1q_f32(DY + 4 * h), v;
+            if (form == 0) {
+                v = vmulq_n_f32(fi, DX[r]);
+                qlm__neon_opaque(v);
+                v = vmulq_f32(v, dy);
+            } else {
+                v = vmulq_n_f32(dy, DX[r]);
+                qlm__neon_opaque(v);
+                v = vmulq_f32(v, fi);
+                if (form == 2) {
+                    float32x4_t m = vmulq_n_f32(vld1q_f32(SY + 4 * h), MX[r]);
+                    qlm__neon_opaque(v);
+                    qlm__neon_opaque(m);
+                    v = vaddq_f32(v, m);
+                }
+            }
+            qlm__neon_opaque(v);
+            f[r][h] = vaddq_f32(f[r][h], v);
+        }
+    }
+    QLM__NEON_UNROLL for (r = 0; r < R; r++) {
+        vst1q_f32(u[r], f[r][0]);
+        vst1q_f32(u[r] + 4, f[r][1]);
+    }
+    for (t = 0; t < nt; t++)
+        for (r = 0; r < nr; r++) y[(size_t)t * ys + r] = u[r][t];
+}
+#define QLM__NEON_GEMM(T, PREP, FORM)                                                                       \
+    static void qlm__gemm_tile_##T##_neon(int64_t K, const uint8_t *wt, const uint8_t *grp, int nr, int nt,     \
+                                          float *y, size_t ys) {                                            \
+        qlm__gemm32_neon(K, wt, grp, nr, nt, y, ys, FORM, 0);                                               \
+    }                                                                                                       \
+    static const qlm__gemm_kernel qlm__gemm_##T##_neon = {8, 4, PREP, qlm__gemm_unpack_##T##_ref,            \
+                                                          qlm__gemm_tile_##T##_neon};                       \
+    QLM__NEON_GEMM_DP(T, PREP, FORM)
+#if QLM__NEON_HAVE_DP
+#define QLM__NEON_GEMM_DP(T, PREP, FORM)                                                                    \
+    QLM__NEON_TARGET_DP static void qlm__gemm_tile_##T##_neon_dp(int64_t K, const uint8_t *wt, const uint8_t *grp, \
+                                                                int nr, int nt, float *y, size_t ys) {      \
+        qlm__gemm32_neon(K, wt, grp, nr, nt, y, ys, FORM, 1);                                               \
+    }                                                                                                       \
+    static const qlm__gemm_kernel qlm__gemm_##T##_neon_dp = {8, 4, PREP, qlm__gemm_unpack_##T##_ref,         \
+                                                             qlm__gemm_tile_##T##_neon_dp};
+#else
+#define QLM__NEON_GEMM_DP(T, PREP, FORM)
+#endif
+QLM__NEON_GEMM(q4_0, qlm__gemm_prep_q8_0_ref, 0)
+QLM__NEON_GEMM(q4_1, qlm__gemm_prep_q8_1_ref, 2)
+QLM__NEON_GEMM(q5_0, qlm__gemm_prep_q8_0_ref, 1)
+QLM__NEON_GEMM(q5_1, qlm__gemm_prep_q8_1_ref, 2)
+QLM__NEON_GEMM(q8_0, qlm__gemm_prep_q8_0_ref, 1)
+#undef QLM__NEON_GEMM
+#undef QLM__NEON_GEMM_DP
+
 /* ---- activation quantisers (bytes identical to the _ref ones) ------------------------------ */
 
 /* Codes of one 32-element block: int8(round_ties_away(src * id)) as the ref's
@@ -6563,8 +6696,18 @@ static void qlm__neon_fill(qlm__kernels *k, int dotprod) {
     k->vec_dot[QLM_TYPE_Q4_K] = qlm__vec_dot_q4_K_neon;
     k->vec_dot[QLM_TYPE_Q5_K] = qlm__vec_dot_q5_K_neon;
     k->vec_dot[QLM_TYPE_Q6_K] = qlm__vec_dot_q6_K_neon;
+    k->gemm[QLM_TYPE_Q4_0] = &qlm__gemm_q4_0_neon;
+    k->gemm[QLM_TYPE_Q4_1] = &qlm__gemm_q4_1_neon;
+    k->gemm[QLM_TYPE_Q5_0] = &qlm__gemm_q5_0_neon;
+    k->gemm[QLM_TYPE_Q5_1] = &qlm__gemm_q5_1_neon;
+    k->gemm[QLM_TYPE_Q8_0] = &qlm__gemm_q8_0_neon;
 #if QLM__NEON_HAVE_DP
     if (dotprod) {
+        k->gemm[QLM_TYPE_Q4_0] = &qlm__gemm_q4_0_neon_dp;
+        k->gemm[QLM_TYPE_Q4_1] = &qlm__gemm_q4_1_neon_dp;
+        k->gemm[QLM_TYPE_Q5_0] = &qlm__gemm_q5_0_neon_dp;
+        k->gemm[QLM_TYPE_Q5_1] = &qlm__gemm_q5_1_neon_dp;
+        k->gemm[QLM_TYPE_Q8_0] = &qlm__gemm_q8_0_neon_dp;
         k->vec_dot[QLM_TYPE_Q4_0] = qlm__vec_dot_q4_0_neon_dp;
         k->vec_dot[QLM_TYPE_Q4_1] = qlm__vec_dot_q4_1_neon_dp;
         k->vec_dot[QLM_TYPE_Q5_0] = qlm__vec_dot_q5_0_neon_dp;

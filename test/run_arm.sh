@@ -113,7 +113,8 @@ if [ ! -f "$model" ]; then
     bad "generation: model $model missing (make model)"
 elif [ -x "$B/qlm" ]; then
     [ -x ./qlm ] || make --no-print-directory qlm >"$tmp/log" 2>&1 || { head -20 "$tmp/log"; }
-    args=(-m "$model" -p "The capital of France is" -n 8 --temp 0 -t 2 -c 64)
+    # a prompt of more than 8 tokens, so prefill runs the GEMM tiles (QLM__GEMM_MIN_TOKENS)
+    args=(-m "$model" -p "The capital of Germany is Berlin. The capital of France is" -n 8 --temp 0 -t 2 -c 64)
     if ./qlm "${args[@]}" >"$tmp/native" 2>"$tmp/native.err" && [ -s "$tmp/native" ]; then
         for cpu in max cortex-a53; do
             if timeout 240 "$QEMU" -cpu "$cpu" "$B/qlm" "${args[@]}" >"$tmp/arm" 2>"$tmp/arm.err" &&

@@ -70,10 +70,11 @@ typedef struct {
 
 /* Tolerances: relative to B (see the top). The float work is a few roundings per block
    plus the accumulation over at most 8 blocks / 3 super-blocks / 300 elements; observed
-   worst cases are ~1e-7 (quants) and ~3e-7 (floats), so these leave a 10x margin. */
+   worst cases are ~1e-7 (quants) and ~3e-7 (floats), so these leave a 10x margin.
+   tol 0: bit-identical (the 32-block dots repeat the reference's float expressions). */
 static dot_case g_dots[] = {
-    {QLM_TYPE_Q4_0, "q4_0", 2e-6, 0}, {QLM_TYPE_Q4_1, "q4_1", 2e-6, 0}, {QLM_TYPE_Q5_0, "q5_0", 2e-6, 0},
-    {QLM_TYPE_Q5_1, "q5_1", 2e-6, 0}, {QLM_TYPE_Q8_0, "q8_0", 2e-6, 0}, {QLM_TYPE_Q2_K, "q2_K", 2e-6, 0},
+    {QLM_TYPE_Q4_0, "q4_0", 0, 0},    {QLM_TYPE_Q4_1, "q4_1", 0, 0},    {QLM_TYPE_Q5_0, "q5_0", 0, 0},
+    {QLM_TYPE_Q5_1, "q5_1", 0, 0},    {QLM_TYPE_Q8_0, "q8_0", 0, 0},    {QLM_TYPE_Q2_K, "q2_K", 2e-6, 0},
     {QLM_TYPE_Q3_K, "q3_K", 2e-6, 0}, {QLM_TYPE_Q4_K, "q4_K", 2e-6, 0}, {QLM_TYPE_Q5_K, "q5_K", 2e-6, 0},
     {QLM_TYPE_Q6_K, "q6_K", 2e-6, 0}, {QLM_TYPE_F32, "f32", 4e-6, 0},   {QLM_TYPE_F16, "f16", 4e-6, 0},
     {QLM_TYPE_BF16, "bf16", 4e-6, 0},
@@ -218,7 +219,10 @@ static void check_dot(dot_case *dc, const char *what, int n) {
         g_var[v].k.vec_dot[dc->t](n, &got, g_x, g_y);
         err = fabs((double)got - want);
         if (B > 0 && err / B > dc->worst) dc->worst = err / B;
-        CHECK(isfinite(want) && isfinite(got) && err <= lim,
+        if (dc->tol == 0) /* exact: the same float operations as the reference */
+            CHECK(memcmp(&got, &want, sizeof got) == 0, "%s %s %s n=%d: got %.9g want %.9g (bit-identical expected)",
+                  g_var[v].name, dc->name, what, n, (double)got, (double)want);
+        else CHECK(isfinite(want) && isfinite(got) && err <= lim,
               "%s %s %s n=%d: got %.9g want %.9g (err %.3g, limit %.3g)", g_var[v].name, dc->name, what, n,
               (double)got, (double)want, err, lim);
     }
@@ -377,6 +381,81 @@ static void test_quant(qlm_type t) {
 
 /* ---- selection ---------------------------------------------------------------------------- */
 
+/* ---- GEMM tiles (32-element blocks) -------------------------------------------------------
+   Every (row, token) result of a variant's GEMM must be bit-identical to the reference dot
+   (qlm__gemm_ref): rows and tokens that end mid-tile / mid-group (N 1..9, T 1..19 against 4
+   rows and 8 lanes), output strides wider than N (the gaps must stay untouched), weights
+   quantised by the reference and raw bytes (q8_0 with -128 codes too), activations at three
+   magnitudes and raw bytes. */
+#define GEMM_MAXN 9
+#define GEMM_MAXT 19
+static void test_gemm(const variant *v) {
+    static const qlm_type types[] = {QLM_TYPE_Q4_0, QLM_TYPE_Q4_1, QLM_TYPE_Q5_0, QLM_TYPE_Q5_1, QLM_TYPE_Q8_0};
+    static uint8_t w[GEMM_MAXN * 8 * 36], x[GEMM_MAXT * 8 * 36], grp_raw[3 * 8 * 8 * 40 + 64], wt_raw[4 * 8 * 44 + 64];
+    static float ref[GEMM_MAXT * (GEMM_MAXN + 3)], got[GEMM_MAXT * (GEMM_MAXN + 3)];
+    uint8_t *grp = grp_raw + ((64 - ((uintptr_t)grp_raw & 63)) & 63), *wt = wt_raw + ((64 - ((uintptr_t)wt_raw & 63)) & 63);
+    int ti, trial;
+    for (ti = 0; ti < 5; ti++) {
+        const qlm_type ty = types[ti], vt = tr(ty)->vec_dot_type;
+        const qlm__gemm_kernel *gk = v->k.gemm[ty];
+        int bad = 0, cases = 0;
+        CHECK(gk != NULL && gk->lanes == 8 && gk->rows == 4, "%s: gemm %s present (8 lanes, 4 rows)", v->name,
+              tr(ty)->name);
+        if (!gk) continue;
+        for (trial = 0; trial < 60; trial++) {
+            int nb = 1 + trial % 8, K = 32 * nb, N = 1 + (trial * 7) % GEMM_MAXN, T = 1 + (trial * 5) % GEMM_MAXT;
+            size_t bw = qlm__row_size(ty, K), xrow = qlm__row_size(vt, K), ys = (size_t)N + (size_t)(trial % 3);
+            size_t gbytes = (size_t)8 * (size_t)nb * 40;
+            int r, t, g, n0, b;
+            for (r = 0; r < N; r++) {
+                uint8_t *row = w + (size_t)r * bw;
+                if (trial % 3 == 2) {
+                    rng_bytes(row, bw);
+                    for (b = 0; b < nb; b++) set_scales(ty, row, b, rng_h(-1.0f, 1.0f), rng_h(-1.0f, 1.0f), 0);
+                } else {
+                    fill_normal(g_fx, K, trial % 3 ? 1e-2f : 1.0f);
+                    tr(ty)->from_float(g_fx, row, K);
+                }
+            }
+            for (t = 0; t < T; t++) {
+                uint8_t *row = x + (size_t)t * xrow;
+                if (trial % 4 == 3) { /* raw codes in -127..127 */
+                    rng_bytes(row, xrow);
+                    for (b = 0; b < nb; b++) {
+                        set_scales(vt, row, b, rng_h(-1.0f, 1.0f), 0, 0);
+                        for (r = 0; r < 32; r++)
+                            if (row[b * (xrow / nb) + (xrow / nb - 32) + r] == 0x80) row[b * (xrow / nb) + (xrow / nb - 32) + r] = 0x81;
+                    }
+                    fix_derived(vt, row, nb);
+                } else {
+                    fill_normal(g_fy, K, trial % 4 == 0 ? 1.0f : trial % 4 == 1 ? 1e-3f : 1e3f);
+                    tr(vt)->from_float(g_fy, row, K);
+                }
+            }
+            for (t = 0; t < T * (int)ys; t++) ref[t] = got[t] = -7.5f;
+            qlm__gemm_ref(ty, K, w, bw, N, x, xrow, T, ref, ys);
+            for (g = 0; g * 8 < T; g++)
+                gk->prep(K, x + (size_t)g * 8 * xrow, xrow, T - g * 8 < 8 ? T - g * 8 : 8, 8, grp + (size_t)g * gbytes);
+            for (n0 = 0; n0 < N; n0 += 4) {
+                int nr = N - n0 < 4 ? N - n0 : 4;
+                gk->unpack(K, w + (size_t)n0 * bw, bw, nr, 4, wt);
+                for (g = 0; g * 8 < T; g++)
+                    gk->tile(K, wt, grp + (size_t)g * gbytes, nr, T - g * 8 < 8 ? T - g * 8 : 8,
+                             got + (size_t)g * 8 * ys + n0, ys);
+            }
+            cases++;
+            if (memcmp(ref, got, (size_t)T * ys * sizeof(float)) && bad++ < 3) {
+                for (t = 0; t < T * (int)ys && !memcmp(&ref[t], &got[t], 4); t++) {}
+                printf("  %s gemm %s K %d N %d T %d: token %d row %d: ref %.9g, got %.9g\n", v->name, tr(ty)->name, K,
+                       N, T, t / (int)ys, t % (int)ys, (double)ref[t], (double)got[t]);
+            }
+        }
+        CHECK(bad == 0, "%s: gemm %s: %d of %d cases differ from the reference dots", v->name, tr(ty)->name, bad, cases);
+        printf("  gemm %-4s %-11s %d cases, %d bit-identical to the reference dots\n", tr(ty)->name, v->name, cases,
+               cases - bad);
+    }
+}
+
 static void test_select(void) {
     qlm__kernels auto_k, ref_k;
     static const qlm_type dots[] = {QLM_TYPE_F32, QLM_TYPE_F16, QLM_TYPE_BF16, QLM_TYPE_Q4_0, QLM_TYPE_Q4_1,
@@ -448,6 +527,7 @@ int main(void) {
     test_quant(QLM_TYPE_Q8_0);
     test_quant(QLM_TYPE_Q8_1);
     test_quant(QLM_TYPE_Q8_K);
+    for (i = 0; i < g_nvar; i++) test_gemm(&g_var[i]);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
