@@ -3402,24 +3402,29 @@ QLM__X86_BLOCK32_KERNELS(avx2, QLM__AVX2, qlm__dot2_us8_avx2, qlm__dot_ss8_avx2)
    register as in the one-row dots (block i in lanes 0-3, i + 1 in lanes 4-7), so one hadd
    tree reduces 8 rows x 2 blocks; a lone last block pairs with itself. */
 
-/* Decode streams each matrix once, 8 rows per call, and the 8 interleaved row streams are more
+/* Decode streams each matrix once, 8 rows per call, and 8 interleaved row streams are more
    than the hardware prefetcher ramps up in time (a row of a 576-wide q4_0 matrix is 5 cache
-   lines): the memory latency, not the bandwidth, bounded decode. So each call prefetches, as
-   it reads block *xb of row r, the same bytes of row r + 8 (the next call's rows: matrices are
-   row-contiguous; past a thread's last row or the matrix end a prefetch is harmless). Every
-   line of a block is touched: blocks are read in order and a 32-block pair advances < 64
-   bytes; a super-block (144-210 bytes) prefetches each 64 bytes and its last byte.
-   tg128, 2 threads (BENCHMARKS.md, session 8): Llama-1B-shape Q4_0 22.4 -> 35 t/s, Q8_0
-   14.6 -> 21.7; SmolLM2-shape Q4_0 +16-27%, Q8_0 +36%. */
-#define QLM__X86_PREFETCH8(xb, bx)                                                                   \
+   lines): memory latency, not bandwidth, bounded decode. So as a call reads block *xb of row
+   r it prefetches the same bytes of row r + 8 into L1 (the next call's rows: matrices are
+   row-contiguous) and of row r + 16 into L2 (the call after: enough lead for DRAM latency,
+   without holding L1's few fill buffers that long). Past a thread's last row or the matrix
+   end a prefetch is harmless. Every line of a block is touched: blocks are read in order and
+   a 32-block pair advances < 64 bytes; a super-block (144-210 bytes) prefetches each 64
+   bytes and its last byte. tg, 2 threads, alternated (BENCHMARKS.md, session 8):
+   Llama-1B-shape Q4_0 22.4 -> 39 t/s (L1 only: 36, L2 only: 39), Q8_0 14.6 -> 22.5;
+   SmolLM2-shape (L3-resident on the 260 MiB L3 dev VM) Q4_0 +30%, where L2 only loses 5%. */
+#define QLM__X86_PREFETCH8(xb, bx)                                                                  \
     do {                                                                                           \
         const char *pf_ = (const char *)(xb) + 8 * (bx);                                           \
         size_t o_;                                                                                 \
+        for (o_ = 0; o_ < sizeof *(xb); o_ += 64) {                                                \
+            _mm_prefetch(pf_ + o_, _MM_HINT_T0);                                                   \
+            _mm_prefetch(pf_ + 8 * (bx) + o_, _MM_HINT_T1);                                        \
+        }                                                                                          \
         if (sizeof *(xb) > 64) {                                                                   \
-            for (o_ = 0; o_ < sizeof *(xb); o_ += 64) _mm_prefetch(pf_ + o_, _MM_HINT_T0);         \
             _mm_prefetch(pf_ + sizeof *(xb) - 1, _MM_HINT_T0);                                     \
-        } else                                                                                     \
-            _mm_prefetch(pf_, _MM_HINT_T0);                                                        \
+            _mm_prefetch(pf_ + 8 * (bx) + sizeof *(xb) - 1, _MM_HINT_T1);                          \
+        }                                                                                          \
     } while (0)
 
 /* Unsigned codes of blocks x0, x1 in the pair layout: lo = elements 0..15, hi = 16..31. */
