@@ -348,7 +348,7 @@ static const char usage_text[] =
     "                            full; in chat: per answer, default -1)\n"
     "  -c, --ctx-size N          context size in tokens (default 0: from the model, <= 4096)\n"
     "  -b, --batch-size N        tokens per forward pass (default 512)\n"
-    "  -t, --threads N           threads (default: online CPUs)\n"
+    "  -t, --threads N           threads (default: physical cores)\n"
     "  -s, --seed N              sampling seed (default: random; -1: random)\n"
     "  --temp F                  temperature (default 0.8; 0: greedy)\n"
     "  --top-k N                 top-k (default 40; 0: off)\n"
@@ -2016,7 +2016,7 @@ static const char quantize_usage[] =
     "  --tensor-type REGEX=TYPE  force TYPE on tensors whose name matches REGEX (POSIX\n"
     "                            extended, searched; first match wins; repeatable)\n"
     "  --pure                    every matrix gets TYPE (no per-tensor rules)\n"
-    "  -t, --threads N           threads (default: online CPUs)\n"
+    "  -t, --threads N           threads (default: physical cores)\n"
     "  -v, --verbose             print informational messages\n"
     "\n"
     "The output is written to OUT.tmp and renamed to OUT when complete.\n";
@@ -2031,7 +2031,7 @@ static const char imatrix_usage[] =
     "options:\n"
     "  -c, --ctx-size N          tokens per chunk (default 512)\n"
     "  --chunks N                chunks to process (default: all of the text)\n"
-    "  -t, --threads N           threads (default: online CPUs)\n"
+    "  -t, --threads N           threads (default: physical cores)\n"
     "  -v, --verbose             print informational messages\n";
 
 typedef struct {

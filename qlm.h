@@ -147,7 +147,7 @@ enum { QLM_KV_EVICT_NONE = 0, QLM_KV_EVICT_H2O = 1 };
 typedef struct {
     int32_t n_ctx;     /* tokens of KV cache; 0: the model's training context, at most 4096 */
     int32_t n_batch;   /* tokens per forward pass; 0: 512 (64 when memory is bounded) */
-    int32_t n_threads; /* 0: the number of online CPUs */
+    int32_t n_threads; /* 0: the number of physical cores */
     qlm_kv_type type_k, type_v; /* 0: F16 */
     int no_kv_rot;     /* quantised K/V are Hadamard-rotated unless this is set */
     int32_t swa;       /* > 0: every layer attends to at most this many recent tokens (ring) */
@@ -352,7 +352,7 @@ typedef struct {
                                         searched in the tensor name) */
     float gptq_damp;             /* GPTQ: added to H's diagonal, times its mean; 0: 0.01 */
     int pure;                    /* every matrix gets `type` (no per-tensor rules) */
-    int32_t n_threads;           /* 0: online CPUs */
+    int32_t n_threads;           /* 0: physical cores */
     qlm_log_fn log_fn;
     void *log_user;
     qlm_quantize_progress_fn progress_fn;
@@ -372,7 +372,7 @@ QLM_API qlm_status qlm_quantize(const char *in_path, const char *out_path,
 typedef struct {
     int32_t n_ctx;       /* tokens per chunk; 0: 512 */
     int32_t n_chunks;    /* 0: every whole chunk of the text */
-    int32_t n_threads;   /* 0: online CPUs */
+    int32_t n_threads;   /* 0: physical cores */
     const char *dataset; /* name stored in imatrix.datasets; NULL: "" */
     qlm_log_fn log_fn;
     void *log_user;
@@ -762,9 +762,26 @@ static QLM__PRINTF(3, 4) void qlm__log(const qlm__logger *lg, int level, const c
 }
 
 /* >>platform -------------------------------------------------------------------------------- */
+/* The default thread count: physical cores, as llama.cpp's. Hyperthread siblings share one
+   core's vector units, and a spin barrier across siblings only waits longer. Linux: the online
+   CPUs that are the first of their thread_siblings_list (one per core); anything unreadable,
+   or another OS: the online CPUs. */
 static int qlm__n_cpus(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    long n = sysconf(_SC_NPROCESSORS_ONLN), i;
+    int cores = 0;
+    if (n < 1) return 1;
+    for (i = 0; i < n && i < 4096; i++) {
+        char path[96];
+        long first = -1;
+        FILE *f;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/thread_siblings_list", i);
+        if (!(f = fopen(path, "r"))) return (int)n;
+        if (fscanf(f, "%ld", &first) != 1) first = -1;
+        fclose(f);
+        if (first < 0) return (int)n;
+        cores += first == i;
+    }
+    return cores > 0 ? cores : (int)n;
 }
 
 /* A read-only view of a whole file: mapped, or read into memory. */

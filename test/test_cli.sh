@@ -166,6 +166,19 @@ if expect_ok "generate with -b 2 -t 1" \
     "$QLM" -m "$MODEL" -p "The capital of France is" -n 8 --temp 0 -s 1 -b 2 -t 1; then
     check "prompt in batches of 2 gives the same greedy text" test "$first" = "$(cat "$out")"
 fi
+# the default thread count is the number of physical cores: online CPUs that are the first of
+# their hyperthread siblings (where sysfs has no topology, all online CPUs)
+cores=0 online=$(getconf _NPROCESSORS_ONLN)
+for i in $(seq 0 $((online - 1))); do
+    f=/sys/devices/system/cpu/cpu$i/topology/thread_siblings_list
+    [ -r "$f" ] || { cores=0; break; }
+    [ "$(sed 's/[^0-9].*//' "$f")" = "$i" ] && cores=$((cores + 1))
+done
+[ "$cores" -gt 0 ] || cores=$online
+if expect_ok "generate with the default thread count" \
+    "$QLM" -m "$MODEL" -p "The capital of France is" -n 2 --temp 0 -s 1 -v; then
+    check "default -t is the $cores physical cores" grep -q "compute arena .*, $cores threads" "$err"
+fi
 if expect_ok "generate --cpu ref" \
     "$QLM" -m "$MODEL" -p "The capital of France is" -n 4 --temp 0 -s 1 --cpu ref; then
     check "--cpu ref generates text" grep -q "The capital of France is ." "$out"
