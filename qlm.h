@@ -2973,6 +2973,9 @@ typedef struct {
 #else
 #define QLM__ARM 0
 #endif
+/* full unrolling of short loops over registers, so arrays of vectors live in registers (both
+   architectures' kernels) */
+#define QLM__UNROLL _Pragma("GCC unroll 16")
 
 #if QLM__X86 && !(defined(QLM_NO_SIMD) && QLM_NO_SIMD)
 /* >>kernels-x86 — AVX2 and AVX-512 twins of the reference kernels
@@ -3037,8 +3040,6 @@ typedef struct {
 
 #define QLM__AVX2   __attribute__((target("avx2,fma,f16c")))
 #define QLM__AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-/* full unrolling of short loops over registers, so arrays of vectors live in registers */
-#define QLM__UNROLL _Pragma("GCC unroll 16")
 
 /* ---- feature detection ---------------------------------------------------------------- */
 
@@ -6389,7 +6390,6 @@ static void qlm__vec_dot_bf16_neon(int n, float *s, const void *vx, const void *
    The layout converters are the reference's (scalar): a tile is unpacked once and used for
    every group of the batch. Tiles are 64-byte aligned and all offsets are multiples of 4, so
    a weight word is loaded (and broadcast) as a uint32. K-quant tiles are not written for NEON yet (a loop of vec_dot). */
-#define QLM__NEON_UNROLL _Pragma("GCC unroll 8")
 
 /* acc lane i + a[4i..4i+3] . w[4i..4i+3] without SDOT: products fit int16, a pair of them too
    (|a| <= 127 for activations, so even a -128 weight code gives at most 32512) */
@@ -6412,22 +6412,22 @@ QLM__NEON_INLINE void qlm__gemm32_neon(int64_t K, const uint8_t *wt, const uint8
     float u[R][L];
     int64_t b;
     int r, h, j, t;
-    QLM__NEON_UNROLL for (r = 0; r < R; r++) f[r][0] = f[r][1] = vdupq_n_f32(0.0f);
+    QLM__UNROLL for (r = 0; r < R; r++) f[r][0] = f[r][1] = vdupq_n_f32(0.0f);
     for (b = 0; b < nb; b++) {
         const uint8_t *W = wt + (size_t)b * 44 * R, *A = grp + (size_t)b * 40 * L;
         const float *DX = (const float *)(W + 36 * R), *MX = DX + R, *DY = (const float *)(A + 32 * L), *SY = DY + L;
         int32x4_t s[R][2];
-        QLM__NEON_UNROLL for (r = 0; r < R; r++) s[r][0] = s[r][1] = vdupq_n_s32(0);
-        QLM__NEON_UNROLL for (j = 0; j < 8; j++) {
+        QLM__UNROLL for (r = 0; r < R; r++) s[r][0] = s[r][1] = vdupq_n_s32(0);
+        QLM__UNROLL for (j = 0; j < 8; j++) {
             const int8x16_t a0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(A + 32 * j), x80));
             const int8x16_t a1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(A + 32 * j + 16), x80));
-            QLM__NEON_UNROLL for (r = 0; r < R; r++) {
+            QLM__UNROLL for (r = 0; r < R; r++) {
                 const int8x16_t w = vreinterpretq_s8_u32(vld1q_dup_u32((const uint32_t *)(W + 32 * r + 4 * j)));
                 s[r][0] = QLM__NEON_DOT4(dp, s[r][0], a0, w);
                 s[r][1] = QLM__NEON_DOT4(dp, s[r][1], a1, w);
             }
         }
-        QLM__NEON_UNROLL for (r = 0; r < R; r++) QLM__NEON_UNROLL for (h = 0; h < 2; h++) {
+        QLM__UNROLL for (r = 0; r < R; r++) QLM__UNROLL for (h = 0; h < 2; h++) {
             float32x4_t fi = vcvtq_f32_s32(s[r][h]), dy = vld1q_f32(DY + 4 * h), v;
             if (form == 0) {
                 v = vmulq_n_f32(fi, DX[r]);
@@ -6448,7 +6448,7 @@ QLM__NEON_INLINE void qlm__gemm32_neon(int64_t K, const uint8_t *wt, const uint8
             f[r][h] = vaddq_f32(f[r][h], v);
         }
     }
-    QLM__NEON_UNROLL for (r = 0; r < R; r++) {
+    QLM__UNROLL for (r = 0; r < R; r++) {
         vst1q_f32(u[r], f[r][0]);
         vst1q_f32(u[r] + 4, f[r][1]);
     }
@@ -10128,10 +10128,10 @@ static void qlm__op_scale(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
    of 64 elements per thread; the kernel gives the same bits at any split (its tail is its
    reference, which it equals). */
 static void qlm__op_glu(qlm__exec *ex, qlm__tensor *t, int ith, int nth) {
-    int64_t n = t->ne[0], chunks = (qlm__rows(ex, t) * n + 63) / 64, b, e;
-    qlm__split(chunks, ith, nth, &b, &e);
-    for (b *= 64, e = e * 64 < qlm__rows(ex, t) * n ? e * 64 : qlm__rows(ex, t) * n; b < e;) {
-        int64_t r = b / n, i = b % n, m = n - i < e - b ? n - i : e - b;
+    int64_t n = t->ne[0], total = qlm__rows(ex, t) * n, b, e;
+    qlm__split((total + 63) / 64, ith, nth, &b, &e);
+    for (b *= 64, e = QLM__MIN(e * 64, total); b < e;) {
+        int64_t r = b / n, i = b % n, m = QLM__MIN(n - i, e - b);
         ex->kern.glu(m, (const float *)QLM__ROW(t->src[0], r) + i, (const float *)QLM__ROW(t->src[1], r) + i,
                      (float *)QLM__ROW(t, r) + i, t->op == QLM__OP_GEGLU);
         b += m;
