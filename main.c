@@ -712,6 +712,7 @@ static int new_context(const options *o, qlm_model *model, qlm_ctx **out) {
         fprintf(stderr, "error: --cpu %s: %s\n", o->cpu, error_detail(st));
         return EXIT_RUNTIME;
     }
+    if (o->verbose) fprintf(stderr, "info: CPU kernels: %s\n", qlm_ctx_cpu(*out));
     if (o->seed >= 0) {
         seed = (uint32_t)o->seed;
     } else {

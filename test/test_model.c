@@ -137,6 +137,12 @@ static void golden(qlm_model *m, const char *fixture) {
             CHECK(0, "ctx: %s", qlm_last_error());
             break;
         }
+        if (n_rec == 1) { /* test/run.sh runs this once per --cpu path: the path asked for is the one used */
+            const char *want = getenv("QLM_CPU");
+            printf("golden: CPU kernels %s\n", qlm_ctx_cpu(c));
+            if (want && *want && strcmp(want, "auto") != 0)
+                CHECK(strcmp(qlm_ctx_cpu(c), want) == 0, "QLM_CPU=%s but the kernels are %s", want, qlm_ctx_cpu(c));
+        }
         /* evaluate llama.cpp's own tokens so the logits check does not depend on the tokenizer */
         CHECK(qlm_decode(c, r->tok, r->n_tok, 1) == QLM_OK, "decode: %s", qlm_ctx_errmsg(c));
         for (k = 0; k < r->n_top; k++) {
