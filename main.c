@@ -710,7 +710,8 @@ static int new_context(const options *o, qlm_model *model, qlm_ctx **out) {
     }
     if (o->cpu && (st = qlm_ctx_set_cpu(*out, o->cpu)) != QLM_OK) {
         fprintf(stderr, "error: --cpu %s: %s\n", o->cpu, error_detail(st));
-        return EXIT_RUNTIME;
+        /* a name no build has is a usage error; a path this CPU lacks is the machine's */
+        return st == QLM_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_RUNTIME;
     }
     if (o->verbose) fprintf(stderr, "info: CPU kernels: %s\n", qlm_ctx_cpu(*out));
     if (o->seed >= 0) {

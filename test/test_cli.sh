@@ -93,7 +93,8 @@ expect_fail "non-numeric --temp" "--temp.*number" "$QLM" -m "$MODEL" -p hi --tem
 expect_fail "-c with trailing junk" "-c" "$QLM" -m "$MODEL" -p hi -c 12x
 expect_fail "unknown flag" "unknown.*--frobnicate" "$QLM" -m "$MODEL" -p hi --frobnicate
 [ "$status" -eq 2 ] && ok "unknown flag gives status 2" || fail "unknown flag gives status 2 (got $status)"
-expect_fail "bad --cpu value" "--cpu" "$QLM" -m "$MODEL" -p hi --cpu fastest
+expect_fail "bad --cpu value" "--cpu fastest: .*unknown CPU kernels" "$QLM" -m "$MODEL" -p hi --cpu fastest
+[ "$status" -eq 2 ] && ok "bad --cpu value gives status 2" || fail "bad --cpu value gives status 2 (got $status)"
 
 # ---- bad files ----------------------------------------------------------------------------
 expect_fail "missing model file" "no such|not found|cannot open|does not exist|i/o" \
